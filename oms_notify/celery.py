@@ -1,0 +1,37 @@
+"""The Celery app. Correlation ids travel in task headers from whoever enqueued the task."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.signals import before_task_publish, task_postrun, task_prerun
+
+from oms_notify.logging import get_correlation_id, new_correlation_id, set_correlation_id
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oms_notify.settings")
+
+app = Celery("oms_notify")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@before_task_publish.connect
+def _attach_correlation_id(headers=None, **_kwargs):
+    if headers is not None and not headers.get("correlation_id"):
+        headers["correlation_id"] = get_correlation_id() or new_correlation_id()
+
+
+@task_prerun.connect
+def _adopt_correlation_id(task=None, **_kwargs):
+    cid = getattr(task.request, "correlation_id", None) if task else None
+    if not cid and task is not None:
+        cid = (task.request.headers or {}).get("correlation_id") if task.request.headers else None
+    # Eager tasks run inside the caller: keep the caller's id.
+    set_correlation_id(cid or get_correlation_id() or new_correlation_id())
+
+
+@task_postrun.connect
+def _forget_correlation_id(task=None, **_kwargs):
+    if task is not None and not task.request.is_eager:
+        set_correlation_id(None)
