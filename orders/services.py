@@ -63,6 +63,14 @@ class LineIn:
     unit_price: Decimal
 
 
+def brand_default() -> Brand:
+    """The brand of orders that name none (a migration makes it; recreated if someone removed it)."""
+    brand, _ = Brand.objects.get_or_create(
+        slug=settings.DEFAULT_BRAND_SLUG, defaults={"name": "Default", "order_prefix": "ORD"}
+    )
+    return brand
+
+
 def _fingerprint(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -92,7 +100,7 @@ def order_create(
     """
     if not lines:
         raise ValidationError({"lines": "An order needs at least one line."})
-    brand = brand or Brand.objects.get(slug=settings.DEFAULT_BRAND_SLUG)
+    brand = brand or brand_default()
     fingerprint = _fingerprint(
         {
             "brand": brand.slug,
@@ -190,7 +198,12 @@ def _order_insert(
         inventory_allocated=inventory_allocated,
         **key,
     )
-    order.full_clean(exclude=["intake_fingerprint", "number", "tracking_token", "status"])
+    # Uniqueness is the database's job: a concurrent twin surfaces as IntegrityError, handled above.
+    order.full_clean(
+        exclude=["intake_fingerprint", "number", "tracking_token", "status"],
+        validate_unique=False,
+        validate_constraints=False,
+    )
     order.save()
     for line in lines:
         OrderLine(order=order, **vars(line)).full_clean(exclude=["order"])
@@ -311,14 +324,15 @@ def order_transition(
             raise TransitionRefused(transition, _refusal_reason(order, meta))
         if actor is not None and not has_transition_perm(method, actor):
             raise PermissionDenied(f"You may not {transition} orders.")
-        occurred_at = occurred_at or timezone.now()
-        if transition == "dispatch":
-            # Staff or the warehouse hand over every parcel still waiting at the dock.
-            order.shipments.filter(dispatched_at__isnull=True).exclude(status=ShipmentStatus.CANCELLED).update(
-                dispatched_at=occurred_at
-            )
         _run_order_transition(
-            order, transition, source=source, actor=actor, reason=reason, notify=notify, occurred_at=occurred_at
+            order,
+            transition,
+            source=source,
+            actor=actor,
+            reason=reason,
+            notify=notify,
+            occurred_at=occurred_at,
+            hand_over=transition == "dispatch",
         )
     return order
 
@@ -342,13 +356,25 @@ def _run_order_transition(
     notify: bool = True,
     occurred_at: datetime | None = None,
     shipment_event: ShipmentEvent | None = None,
+    hand_over: bool = False,
     **kwargs,
 ) -> StatusChange:
-    """Call the FSM method on a locked order, then audit and publish. The caller holds the lock."""
+    """Call the FSM method on a locked order, then audit and publish. The caller holds the lock.
+
+    `hand_over` (staff or warehouse dispatch) hands every parcel still waiting at the dock to the
+    carrier; a carrier-driven dispatch counts only the parcels the carrier has scanned.
+    """
     occurred_at = occurred_at or timezone.now()
     before = order.status
+    waiting: list[int] = []
     if transition == "dispatch":
-        kwargs["follow"] = _dispatch_target(order)
+        if hand_over:
+            waiting = list(
+                order.shipments.filter(dispatched_at__isnull=True)
+                .exclude(status=ShipmentStatus.CANCELLED)
+                .values_list("pk", flat=True)
+            )
+        kwargs["follow"] = _dispatch_target(order, handing_over=set(waiting))
     elif transition == "hold":
         order.status_before_hold = before
     elif transition == "cancel":
@@ -363,6 +389,8 @@ def _run_order_transition(
                 occurred_at=occurred_at,
             )
     getattr(order, transition)(**kwargs)
+    if waiting:
+        Shipment.objects.filter(pk__in=waiting).update(dispatched_at=occurred_at)
     if order.status == OrderStatus.DELIVERED and order.delivered_at is None:
         order.delivered_at = _latest_delivery(order) or occurred_at
     if transition == "release":
@@ -526,8 +554,12 @@ def shipment_create(
     service_level: str = "",
     lines: list[tuple[str, int]] | None = None,
     eta=None,
+    occurred_at: datetime | None = None,
 ) -> Shipment:
-    """Register a parcel. `lines` are (sku, quantity); by default everything not yet shipped."""
+    """Register a parcel. `lines` are (sku, quantity); by default everything not yet shipped.
+
+    `occurred_at` dates the audit row when the parcel was registered elsewhere first (imports, demo data).
+    """
     with transaction.atomic():
         order = _lock_order(order)
         if order.status in CLOSED_ORDER_STATUSES:
@@ -576,6 +608,7 @@ def shipment_create(
             source=source,
             actor=actor,
             notify=False,
+            occurred_at=occurred_at,
         )
         events.publish(
             name=events.SHIPMENT_CREATED,
@@ -731,10 +764,11 @@ def _run_shipment_transition(
     return change
 
 
-def _dispatch_target(order: Order) -> str:
-    """The status the order takes once its handed-over shipments are counted."""
+def _dispatch_target(order: Order, handing_over: set[int] | None = None) -> str:
+    """The status the order takes once its handed-over shipments (and those `handing_over`) count."""
+    handing_over = handing_over or set()
     live = [s for s in order.shipments.all() if s.status != ShipmentStatus.CANCELLED]
-    handed_over = [s for s in live if s.dispatched_at is not None] or live
+    handed_over = [s for s in live if s.dispatched_at is not None or s.pk in handing_over] or live
     carried: dict[int, int] = defaultdict(int)
     for line in ShipmentLine.objects.filter(shipment__in=handed_over):
         carried[line.order_line_id] += line.quantity

@@ -5,7 +5,7 @@ from celery import shared_task
 from orders import services
 
 
-@shared_task(queue="bulk")
+@shared_task
 def complete_delivered_orders() -> int:
     """Beat: close orders delivered ORDER_COMPLETE_AFTER_DAYS ago with nothing open."""
     return services.orders_complete_due()

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from orders import services
-from orders.groups import SUPERVISORS, SUPPORT
+from orders.groups import SUPERVISORS, SUPPORT, ensure_groups
 from orders.models import Brand, Order
 from orders.services import LineIn
 
@@ -36,16 +36,27 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("pw-for-tests-only")
 
 
-def support_user(**kwargs):
+def group(name: str) -> Group:
+    """A group the migrations make; rebuilt when a transactional test flushed the database."""
+    found = Group.objects.filter(name=name).first()
+    if found is None:
+        ensure_groups()
+        found = Group.objects.get(name=name)
+    return found
+
+
+def user_in(group_name: str, **kwargs):
     user = UserFactory(**kwargs)
-    user.groups.add(Group.objects.get(name=SUPPORT))
+    user.groups.add(group(group_name))
     return user
+
+
+def support_user(**kwargs):
+    return user_in(SUPPORT, **kwargs)
 
 
 def supervisor_user(**kwargs):
-    user = UserFactory(**kwargs)
-    user.groups.add(Group.objects.get(name=SUPERVISORS))
-    return user
+    return user_in(SUPERVISORS, **kwargs)
 
 
 _counter = iter(range(1, 10**9))
