@@ -16,17 +16,20 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+# Celery's own "correlation_id" is the task id: ours travels under its own header name.
+HEADER = "oms_correlation_id"
+
+
 @before_task_publish.connect
 def _attach_correlation_id(headers=None, **_kwargs):
-    if headers is not None and not headers.get("correlation_id"):
-        headers["correlation_id"] = get_correlation_id() or new_correlation_id()
+    if headers is not None and not headers.get(HEADER):
+        headers[HEADER] = get_correlation_id() or new_correlation_id()
 
 
 @task_prerun.connect
 def _adopt_correlation_id(task=None, **_kwargs):
-    cid = getattr(task.request, "correlation_id", None) if task else None
-    if not cid and task is not None:
-        cid = (task.request.headers or {}).get("correlation_id") if task.request.headers else None
+    request = task.request if task is not None else None
+    cid = getattr(request, HEADER, None) or ((getattr(request, "headers", None) or {}).get(HEADER))
     # Eager tasks run inside the caller: keep the caller's id.
     set_correlation_id(cid or get_correlation_id() or new_correlation_id())
 

@@ -148,6 +148,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Orders and shipments both have a `status`: name their enums instead of a hashed collision name.
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "orders.statuses.OrderStatus",
+        "ShipmentStatusEnum": "orders.statuses.ShipmentStatus",
+    },
 }
 
 # Throttle counters live here: use Redis (CACHE_URL=redis://...) when several processes serve.
@@ -156,7 +161,7 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 # Unset broker: tasks run in-process, for the zero-setup demo only.
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
 CELERY_TASK_EAGER_PROPAGATES = env.bool("CELERY_TASK_EAGER_PROPAGATES", default=False)
 if not CELERY_BROKER_URL:
     CELERY_BROKER_URL = "memory://"
@@ -173,6 +178,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Keep Django's LOGGING (JSON lines with correlation ids) in workers too.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # About an hour: long enough for any countdown we use (minutes), short enough that a killed
 # worker's tasks come back soon. Anything due later lives in a database column + beat sweeper.
 CELERY_BROKER_TRANSPORT_OPTIONS = {

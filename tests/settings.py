@@ -13,6 +13,11 @@ os.environ.setdefault("SITE_URL", "https://track.example.test")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("DJANGO_READ_DOT_ENV_FILE", "false")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# A real Redis broker, one database per parallel test worker; tasks still run in-process unless a
+# test (tests/e2e) starts a real worker and switches eager mode off.
+_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+os.environ.setdefault("CELERY_BROKER_URL", f"redis://127.0.0.1:6379/{10 + int(_xdist_worker[2:] or 0)}")
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 
 from oms_notify.settings import *  # noqa: E402,F403
 from oms_notify.settings import STORAGES  # noqa: E402
@@ -20,3 +25,6 @@ from oms_notify.settings import STORAGES  # noqa: E402
 # The manifest storage needs collectstatic; tests render admin pages without it.
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+# Serve static files from the apps' folders: tests run without collectstatic.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
