@@ -7,5 +7,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("webhooks/carriers/", include("carriers.urls")),
+    path("", include("notifications.urls")),
     path("", include("orders.urls")),
 ]
