@@ -90,8 +90,16 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False  # webhook views store raw bodie
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    # Short writes and a generous lock wait keep in-process demo tasks clear of "database is locked".
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20})
+    # Short writes and a generous lock wait keep in-process demo tasks clear of "database is locked";
+    # WAL lets readers work during a write, IMMEDIATE takes the write lock up front (no failed
+    # read-to-write upgrade), and synchronous=NORMAL makes each commit cheap (demo data: ~4x faster).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -148,6 +156,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Swagger UI's bundle defaults to validating the schema at validator.swagger.io: stay offline.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     # Orders and shipments both have a `status`: name their enums instead of a hashed collision name.
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "orders.statuses.OrderStatus",
@@ -228,3 +238,99 @@ LOGGING = {
         "oms_notify.security": {"level": "INFO"},
     },
 }
+
+# --- Carriers -------------------------------------------------------------------------------
+CARRIER_NAMES = ["easypost", "shippo", "aftership", "ups", "fedex", "generic"]
+# CARRIER_<NAME>_WEBHOOK_SECRET; per-brand secrets live encrypted in CarrierAccount rows.
+CARRIER_WEBHOOK_SECRETS = {
+    name: env.str(f"CARRIER_{name.upper()}_WEBHOOK_SECRET", default="") for name in CARRIER_NAMES
+}
+# Fernet key(s), comma-separated (first encrypts); unset: derived from DJANGO_SECRET_KEY (demo).
+FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
+CARRIER_WEBHOOK_MAX_BYTES = env.int("CARRIER_WEBHOOK_MAX_BYTES", default=1024 * 1024)
+CARRIER_SIGNATURE_TOLERANCE_SECONDS = env.int("CARRIER_SIGNATURE_TOLERANCE_SECONDS", default=300)
+CARRIER_SECRET_CACHE_SECONDS = env.int("CARRIER_SECRET_CACHE_SECONDS", default=30)
+# Apply inside the request (demo, no broker) or acknowledge 202 and apply on the critical queue.
+CARRIER_PROCESS_INLINE = env.bool("CARRIER_PROCESS_INLINE", default=CELERY_TASK_ALWAYS_EAGER)
+CARRIER_DEDUPE_RETENTION_DAYS = env.int("CARRIER_DEDUPE_RETENTION_DAYS", default=30)  # never below 7
+CARRIER_PENDING_RETENTION_DAYS = env.int("CARRIER_PENDING_RETENTION_DAYS", default=30)
+CARRIER_SWEEP_AFTER_SECONDS = env.int("CARRIER_SWEEP_AFTER_SECONDS", default=120)
+CARRIER_SWEEP_BATCH = env.int("CARRIER_SWEEP_BATCH", default=500)
+CARRIER_DEFAULT_LOCAL_TIME_ZONE = env.str("CARRIER_DEFAULT_LOCAL_TIME_ZONE", default="UTC")
+# Polling: carrier -> client for shipments that get no push, e.g. "usps=easypost,dhl=easypost".
+CARRIER_POLL_CARRIERS = env.dict("CARRIER_POLL_CARRIERS", default={})
+CARRIER_POLL_DEFAULT_INTERVAL_MINUTES = env.int("CARRIER_POLL_DEFAULT_INTERVAL_MINUTES", default=60)
+CARRIER_POLL_INTERVAL_MINUTES = env.dict("CARRIER_POLL_INTERVAL_MINUTES", cast={"value": int}, default={})
+CARRIER_POLL_BATCH = env.int("CARRIER_POLL_BATCH", default=100)
+CARRIER_POLL_MAX_DAYS = env.int("CARRIER_POLL_MAX_DAYS", default=90)
+CARRIER_EASYPOST_API_BASE = env.str("CARRIER_EASYPOST_API_BASE", default="https://api.easypost.com")
+CARRIER_EASYPOST_API_KEY = env.str("CARRIER_EASYPOST_API_KEY", default="")
+CARRIER_STALLED_AFTER_HOURS = env.int("CARRIER_STALLED_AFTER_HOURS", default=48)
+
+CELERY_TASK_ROUTES.update(
+    {
+        "carriers.tasks.process_raw_webhook": {"queue": "critical"},
+        "carriers.tasks.apply_pending_events": {"queue": "critical"},
+        "carriers.tasks.sweep_carrier_webhooks": {"queue": "default"},
+        "carriers.tasks.poll_trackers": {"queue": "default"},
+        "carriers.tasks.check_shipment_delays": {"queue": "default"},
+    }
+)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "carriers-sweep": {"task": "carriers.tasks.sweep_carrier_webhooks", "schedule": timedelta(minutes=2)},
+        "carriers-poll": {"task": "carriers.tasks.poll_trackers", "schedule": timedelta(minutes=5)},
+        "carriers-delays": {"task": "carriers.tasks.check_shipment_delays", "schedule": crontab(minute="*/30")},
+    }
+)
+# Rejections go to "oms_notify.security" (configured above): carrier, source address, size, reason.
+
+# --- Notifications ---
+# Providers: each is used only when its credentials are set; otherwise that channel's messages go
+# to the local outbox (shown at /outbox/ to staff), which is what the zero-setup demo does.
+SENDGRID_API_KEY = env.str("SENDGRID_API_KEY", default="")
+SENDGRID_API_HOST = env.str("SENDGRID_API_HOST", default="https://api.sendgrid.com")
+SENDGRID_EVENT_WEBHOOK_PUBLIC_KEY = env.str("SENDGRID_EVENT_WEBHOOK_PUBLIC_KEY", default="")
+# 0 = no age limit on signed event batches (replays are still deduplicated on sg_event_id).
+SENDGRID_EVENT_WEBHOOK_MAX_AGE = env.int("SENDGRID_EVENT_WEBHOOK_MAX_AGE", default=0)
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
+TWILIO_WHATSAPP_FROM = env.str("TWILIO_WHATSAPP_FROM", default="")
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com")
+# Approved WhatsApp content templates per event, e.g. {"delivered": "HX..."} (JSON).
+TWILIO_WHATSAPP_CONTENT_SIDS = env.json("TWILIO_WHATSAPP_CONTENT_SIDS", default={})
+FCM_PROJECT_ID = env.str("FCM_PROJECT_ID", default="")
+FCM_CREDENTIALS_FILE = env.str("FCM_CREDENTIALS_FILE", default="")
+FCM_API_BASE_URL = env.str("FCM_API_BASE_URL", default="https://fcm.googleapis.com")
+ONESIGNAL_APP_ID = env.str("ONESIGNAL_APP_ID", default="")
+ONESIGNAL_API_KEY = env.str("ONESIGNAL_API_KEY", default="")
+ONESIGNAL_API_BASE_URL = env.str("ONESIGNAL_API_BASE_URL", default="https://api.onesignal.com")
+NOTIFY_FROM_EMAIL = env.str("NOTIFY_FROM_EMAIL", default="notifications@oms.example")
+NOTIFY_STAFF_EMAIL = env.str("NOTIFY_STAFF_EMAIL", default="")
+# Every provider call: (connect, read) seconds. The SDKs set none by default.
+NOTIFY_CONNECT_TIMEOUT = env.float("NOTIFY_CONNECT_TIMEOUT", default=3.05)
+NOTIFY_READ_TIMEOUT = env.float("NOTIFY_READ_TIMEOUT", default=10.0)
+NOTIFY_MAX_ATTEMPTS = env.int("NOTIFY_MAX_ATTEMPTS", default=8)
+NOTIFY_RETRY_BASE_SECONDS = env.int("NOTIFY_RETRY_BASE_SECONDS", default=15)
+NOTIFY_RETRY_MAX_SECONDS = env.int("NOTIFY_RETRY_MAX_SECONDS", default=6 * 3600)
+# A message claimed by a worker that died is picked up again after this long (at most one duplicate).
+NOTIFY_SENDING_STALE_SECONDS = env.int("NOTIFY_SENDING_STALE_SECONDS", default=300)
+# How long the delivery confirmation waits for the proof-of-delivery verdict before the brand's
+# "unverified" policy applies.
+NOTIFY_POD_WAIT_SECONDS = env.int("NOTIFY_POD_WAIT_SECONDS", default=900)
+NOTIFY_FEEDBACK_DELAY_HOURS = env.int("NOTIFY_FEEDBACK_DELAY_HOURS", default=24)
+# Non-urgent messages older than this are not sent any more (expired).
+NOTIFY_MESSAGE_TTL_HOURS = env.int("NOTIFY_MESSAGE_TTL_HOURS", default=72)
+# Brand voice and template overrides are cached this long per process (0: no cache).
+NOTIFY_BRAND_CACHE_SECONDS = env.int("NOTIFY_BRAND_CACHE_SECONDS", default=30)
+CELERY_TASK_ROUTES.update(
+    {
+        "notifications.tasks.sweep_notifications": {"queue": "critical"},
+    }
+)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "sweep-notifications": {"task": "notifications.tasks.sweep_notifications", "schedule": 30.0},
+    }
+)

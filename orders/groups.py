@@ -1,4 +1,9 @@
-"""The two staff groups: Support moves orders through their lifecycle, Supervisors may override."""
+"""Who may do what, as groups.
+
+Support moves orders through their lifecycle, Supervisors may also override a status, and
+Integrations is for machine users (sales channels, the WMS) that hold an API token: they create
+orders, register parcels, set warehouse flags and move orders, but see nothing else.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from django.contrib.auth.management import create_permissions
 
 SUPPORT = "Support"
 SUPERVISORS = "Supervisors"
+INTEGRATIONS = "Integrations"
 
 SUPPORT_PERMISSIONS = [
     ("orders", "view_brand"),
@@ -17,6 +23,16 @@ SUPPORT_PERMISSIONS = [
     ("orders", "transition_order"),
 ]
 SUPERVISOR_PERMISSIONS = [*SUPPORT_PERMISSIONS, ("orders", "override_status")]
+INTEGRATION_PERMISSIONS = [
+    ("orders", "view_order"),
+    ("orders", "add_order"),
+    ("orders", "change_order"),
+    ("orders", "transition_order"),
+    # A WMS registers the parcels it packs (POST /api/v1/orders/<number>/shipments/).
+    ("orders", "view_shipment"),
+    ("orders", "add_shipment"),
+]
+GROUPS = {SUPPORT: SUPPORT_PERMISSIONS, SUPERVISORS: SUPERVISOR_PERMISSIONS, INTEGRATIONS: INTEGRATION_PERMISSIONS}
 
 
 def ensure_groups(app_config=None, apps=None, using="default", **_kwargs) -> None:
@@ -28,7 +44,7 @@ def ensure_groups(app_config=None, apps=None, using="default", **_kwargs) -> Non
     Permission = apps.get_model("auth", "Permission")
     # On a fresh database the permissions do not exist yet when migrations run.
     create_permissions(global_apps.get_app_config("orders"), verbosity=0, using=using, apps=apps)
-    for name, wanted in ((SUPPORT, SUPPORT_PERMISSIONS), (SUPERVISORS, SUPERVISOR_PERMISSIONS)):
+    for name, wanted in GROUPS.items():
         group, _ = Group.objects.using(using).get_or_create(name=name)
         perms = [
             Permission.objects.using(using).get(content_type__app_label=app, codename=codename)

@@ -320,6 +320,10 @@ def order_transition(
         meta = getattr(method, "_django_fsm", None)
         if meta is None or any(t.custom.get("system") for t in meta.transitions.values()):
             raise TransitionRefused(transition, "unknown_transition")
+        # Who may ask comes before whether it is possible now: no status leaks to the unauthorised.
+        permissions = {t.permission for t in meta.transitions.values() if t.permission}
+        if actor is not None and not all(actor.has_perm(p) for p in permissions if isinstance(p, str)):
+            raise PermissionDenied(f"You may not {transition} orders.")
         if not can_proceed(method):
             raise TransitionRefused(transition, _refusal_reason(order, meta))
         if actor is not None and not has_transition_perm(method, actor):
@@ -808,3 +812,31 @@ def _order_follow_shipments(
             shipment_event=shipment_event,
             follow=target,
         )
+
+
+def shipment_mark_delayed(*, shipment: Shipment, reason: str, source: str = "system") -> bool:
+    """A delay we inferred (no scan for too long, an ETA past the promise). False if it cannot apply."""
+    now = timezone.now()
+    with transaction.atomic():
+        order = _lock_order(shipment.order_id)
+        shipment = Shipment.objects.select_for_update().get(pk=shipment.pk)
+        if shipment.status in SHIPMENT_EXCEPTIONS or not can_proceed(shipment.mark_delayed):
+            return False
+        _run_shipment_transition(shipment, "mark_delayed", order=order, source=source, reason=reason, occurred_at=now)
+        _order_follow_shipments(order, source=source, occurred_at=now)
+    return True
+
+
+def shipment_clear_delay(*, shipment: Shipment, reason: str, source: str = "system") -> bool:
+    """Undo an inferred delay: back to the last progress status. False if it no longer applies."""
+    now = timezone.now()
+    with transaction.atomic():
+        order = _lock_order(shipment.order_id)
+        shipment = Shipment.objects.select_for_update().get(pk=shipment.pk)
+        if shipment.status != ShipmentStatus.DELAYED:
+            return False
+        _run_shipment_transition(
+            shipment, "clear_exception", order=order, source=source, reason=reason, occurred_at=now
+        )
+        _order_follow_shipments(order, source=source, occurred_at=now)
+    return True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -18,7 +18,11 @@ def exception_handler(exc, context):
     if response is None:
         return None
     if isinstance(exc, ValidationError):
-        response.data = {"error": "invalid", "detail": "The request has invalid fields.", "fields": response.data}
+        fields = response.data
+        if not isinstance(fields, dict):
+            # ValidationError("...") raised outside a serializer: still one shape for clients.
+            fields = {"non_field_errors": fields if isinstance(fields, list) else [fields]}
+        response.data = {"error": "invalid", "detail": "The request has invalid fields.", "fields": fields}
     elif isinstance(response.data, dict) and "detail" in response.data:
         code = getattr(response.data["detail"], "code", None) or "error"
         response.data = {"error": code, "detail": str(response.data["detail"])}
@@ -29,4 +33,31 @@ def error_response(code: str, detail: str, http_status: int = status.HTTP_400_BA
     return Response({"error": code, "detail": detail, **extra}, status=http_status)
 
 
-__all__ = ["exception_handler", "error_response", "DjangoPermissionDenied"]
+# --- the shapes, for the OpenAPI schema ---------------------------------------------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = serializers.CharField(help_text="Machine-readable: not_found, not_authenticated, permission_denied, ...")
+    detail = serializers.CharField(help_text="For people")
+
+
+class InvalidRequestSerializer(ErrorSerializer):
+    """A 400: `error` is "invalid" and `fields` maps each bad field (nested as the body is) to reasons."""
+
+    def get_fields(self):
+        # "fields" cannot be a class attribute of a serializer: it is the serializer's own field map.
+        fields = super().get_fields()
+        fields["fields"] = serializers.DictField(
+            child=serializers.JSONField(),
+            help_text='e.g. {"customer": {"phone": ["Use E.164 ..."]}, "lines": ["This list may not be empty."]}',
+        )
+        return fields
+
+
+__all__ = [
+    "exception_handler",
+    "error_response",
+    "DjangoPermissionDenied",
+    "ErrorSerializer",
+    "InvalidRequestSerializer",
+]

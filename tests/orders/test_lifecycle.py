@@ -223,3 +223,9 @@ def test_the_status_field_cannot_be_assigned_directly():
     order = make_order()
     with pytest.raises(AttributeError):
         order.status = OS.DELIVERED
+
+
+def test_a_user_without_the_permission_learns_nothing_about_which_moves_are_possible():
+    order = order_in(OS.IN_TRANSIT)
+    with pytest.raises(PermissionDenied):
+        services.order_transition(order=order, transition="cancel", source="api", actor=UserFactory())
