@@ -1,0 +1,106 @@
+# oms_notify — the two commands a newcomer needs:
+#   make demo   zero-setup demo on SQLite: venv, install, migrate, demo data, http://127.0.0.1:8000
+#   make test   lint and the whole suite against the local PostgreSQL and Redis
+# Also: make lint, make bench-api.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+# Prefer the Python the project is pinned to (3.11), else whatever python3 is.
+BOOTSTRAP_PYTHON ?= $(shell command -v python3.11 || command -v python3)
+
+# The suite's PostgreSQL (tests/settings.py picks the Redis databases). Override in the environment.
+TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/oms_notify)
+PG_HOST ?= 127.0.0.1
+PG_PORT ?= 5432
+REDIS_HOST ?= 127.0.0.1
+REDIS_PORT ?= 6379
+# Extra pytest arguments, e.g. make test PYTEST_ARGS="-k lifecycle -x"
+PYTEST_ARGS ?=
+# pytest-xdist workers: the suite is clean under -n 2 (each worker gets its own test database and,
+# from tests/settings.py, its own Redis database). PYTEST_WORKERS= runs it in one process.
+PYTEST_WORKERS ?= 2
+
+# The demo is the zero-setup default: SQLite in var/, tasks in-process, no secret key needed.
+# .env is not read, so a developer's production-like .env can never receive demo logins.
+DEMO_PORT ?= 8000
+DEMO_ENV := env -u DATABASE_URL -u CELERY_BROKER_URL -u CELERY_TASK_ALWAYS_EAGER -u CACHE_URL \
+	DJANGO_DEBUG=true DJANGO_READ_DOT_ENV_FILE=false SITE_URL=http://127.0.0.1:$(DEMO_PORT)
+
+.PHONY: help demo test lint bench-api check-services clean-demo
+
+help:
+	@echo "make demo       run the demo on http://127.0.0.1:8000 (SQLite, demo data, printed logins)"
+	@echo "make test       ruff + the whole test suite on PostgreSQL and Redis"
+	@echo "make lint       ruff check and format check"
+	@echo "make bench-api  measure API latency (bench/api_latency.py)"
+
+# --- virtualenv: created once, re-installed only when a requirements file changes -----------
+$(PY):
+	$(BOOTSTRAP_PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime-installed: requirements.txt | $(PY)
+	@echo "Installing requirements.txt into $(VENV) ..."
+	$(PIP) -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(PY)
+	@echo "Installing requirements-dev.txt into $(VENV) ..."
+	$(PIP) -r requirements-dev.txt
+	@touch $@ $(VENV)/.runtime-installed
+
+# --- make demo -------------------------------------------------------------------------------
+demo: $(VENV)/.runtime-installed
+	@mkdir -p var
+	$(DEMO_ENV) $(PY) manage.py migrate --no-input -v 0
+	$(DEMO_ENV) $(PY) manage.py seed_demo --reset-passwords
+	@echo
+	@echo "Serving the demo on http://127.0.0.1:$(DEMO_PORT)/admin/ (log in with the admin login above). Ctrl-C stops it."
+	$(DEMO_ENV) $(PY) manage.py runserver 127.0.0.1:$(DEMO_PORT)
+
+clean-demo:
+	rm -f var/db.sqlite3
+
+# --- make test -------------------------------------------------------------------------------
+# Is PostgreSQL answering (an SSLRequest gets 'S' or 'N' back) and Redis (PING gets +PONG)?
+# Plain bash, so it needs neither pg_isready nor redis-cli nor the venv.
+define CHECK_SERVICES
+pg_ok() { timeout 3 bash -c 'exec 3<>/dev/tcp/$(PG_HOST)/$(PG_PORT) && printf "\x00\x00\x00\x08\x04\xd2\x16\x2f" >&3 && IFS= read -r -n1 reply <&3 && [[ $$reply == [SN] ]]' 2>/dev/null; }
+redis_ok() { timeout 3 bash -c 'exec 3<>/dev/tcp/$(REDIS_HOST)/$(REDIS_PORT) && printf "PING\r\n" >&3 && IFS= read -r reply <&3 && [[ $$reply == +PONG* ]]' 2>/dev/null; }
+status=0
+if ! pg_ok; then
+  status=1
+  echo "PostgreSQL does not answer on $(PG_HOST):$(PG_PORT). Start it, e.g.:" >&2
+  echo "  pg_ctlcluster --skip-systemctl-redirect \$$(ls /etc/postgresql) main start   # Debian" >&2
+  echo "  docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres:15   # anywhere" >&2
+fi
+if ! redis_ok; then
+  status=1
+  echo "Redis does not answer on $(REDIS_HOST):$(REDIS_PORT). Start it, e.g.:" >&2
+  echo "  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no" >&2
+  echo "  docker run -d -p 6379:6379 redis:7" >&2
+fi
+exit $$status
+endef
+export CHECK_SERVICES
+
+check-services:
+	@bash -c "$$CHECK_SERVICES"
+
+test: $(VENV)/.dev-installed check-services
+	$(VENV)/bin/ruff check .
+	@# No browser test exists yet. When tests/e2e gets one, install Debian's chromium first:
+	@# command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
+	@# tests/settings.py gives each pytest-xdist worker its own Redis database (10, 11, ...).
+	DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/pytest --create-db -q $(if $(PYTEST_WORKERS),-n $(PYTEST_WORKERS)) $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# Uses only the server of DATABASE_URL: it makes (and drops) a scratch database. BENCH_ARGS="--requests 300"
+bench-api: $(VENV)/.dev-installed check-services
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) bench/api_latency.py $(BENCH_ARGS)
