@@ -415,8 +415,9 @@ class StatusChange(models.Model):
         ADMIN = "admin", "Admin"
         SYSTEM = "system", "System"
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="history")
-    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, null=True, blank=True, related_name="history")
+    # PROTECT: deleting an order or shipment must never erase its audit trail silently.
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="history")
+    shipment = models.ForeignKey(Shipment, on_delete=models.PROTECT, null=True, blank=True, related_name="history")
     from_status = models.CharField(max_length=32)
     to_status = models.CharField(max_length=32)
     transition = models.CharField(max_length=64)
