@@ -229,3 +229,12 @@ def test_a_user_without_the_permission_learns_nothing_about_which_moves_are_poss
     order = order_in(OS.IN_TRANSIT)
     with pytest.raises(PermissionDenied):
         services.order_transition(order=order, transition="cancel", source="api", actor=UserFactory())
+
+
+def test_an_order_with_an_audit_trail_cannot_be_deleted():
+    from django.db.models import ProtectedError
+
+    order = make_order()
+    with pytest.raises(ProtectedError):
+        order.delete()
+    assert StatusChange.objects.filter(order=order).exists()
