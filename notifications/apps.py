@@ -1,6 +1,19 @@
+from __future__ import annotations
+
 from django.apps import AppConfig
 
 
 class NotificationsConfig(AppConfig):
     name = "notifications"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from notifications import checks  # noqa: F401  (registers the provider checks)
+        from notifications.groups import grant_notification_permissions
+        from notifications.handlers import on_domain_event
+        from orders import events
+
+        events.register(on_domain_event)
+        post_migrate.connect(grant_notification_permissions, sender=self, dispatch_uid="notifications-permissions")

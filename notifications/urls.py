@@ -1,3 +1,28 @@
+"""Routes of notifications (included at the root: full paths here)."""
+
+from __future__ import annotations
+
 from django.urls import path
 
-urlpatterns: list = []
+from notifications import api, views
+
+app_name = "notifications"
+
+urlpatterns = [
+    path("webhooks/providers/twilio/status/", views.twilio_status, name="twilio-status"),
+    path("webhooks/providers/twilio/inbound/", views.twilio_inbound, name="twilio-inbound"),
+    path("webhooks/providers/sendgrid/events/", views.sendgrid_events, name="sendgrid-events"),
+    path("preferences/<str:token>/", views.preferences, name="preferences"),
+    path("preferences/<str:token>/unsubscribe/", views.unsubscribe, name="unsubscribe"),
+    path("outbox/", views.outbox, name="outbox"),
+    path(
+        "api/v1/orders/<str:number>/notifications/",
+        api.OrderNotificationsView.as_view(),
+        name="api-order-notifications",
+    ),
+    path("api/v1/orders/<str:number>/devices/", api.OrderDeviceView.as_view(), name="api-order-devices"),
+    path("api/v1/orders/<str:number>/feed/", api.OrderFeedView.as_view(), name="api-order-feed"),
+    path("t/<str:token>/devices/", api.tracking_device, name="tracking-devices"),
+    path("t/<str:token>/feed/", api.TrackingFeedView.as_view(), name="tracking-feed"),
+    path("t/<str:token>/feed/<uuid:public_id>/read/", api.TrackingFeedReadView.as_view(), name="tracking-feed-read"),
+]

@@ -316,6 +316,8 @@ NOTIFY_RETRY_BASE_SECONDS = env.int("NOTIFY_RETRY_BASE_SECONDS", default=15)
 NOTIFY_RETRY_MAX_SECONDS = env.int("NOTIFY_RETRY_MAX_SECONDS", default=6 * 3600)
 # A message claimed by a worker that died is picked up again after this long (at most one duplicate).
 NOTIFY_SENDING_STALE_SECONDS = env.int("NOTIFY_SENDING_STALE_SECONDS", default=300)
+# The sweeper hands a row to the broker again only this long after the last time (no pile-up).
+NOTIFY_REQUEUE_SECONDS = env.int("NOTIFY_REQUEUE_SECONDS", default=300)
 # How long the delivery confirmation waits for the proof-of-delivery verdict before the brand's
 # "unverified" policy applies.
 NOTIFY_POD_WAIT_SECONDS = env.int("NOTIFY_POD_WAIT_SECONDS", default=900)

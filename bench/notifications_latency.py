@@ -1,0 +1,219 @@
+"""Latency from a carrier webhook received to the SMS request arriving at the provider. A benchmark, not a test.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/notifications_latency.py
+
+What it does:
+- makes a scratch database `oms_bench_notif_lat_<pid>` on the server of DATABASE_URL, migrates it and
+  registers --events dispatched orders through the orders services (customers consented to SMS,
+  quiet hours off); drops it at the end;
+- starts the Twilio fake (tests/fakes) on loopback, answering in --provider-ms, and one real Celery
+  worker (`-Q critical,default,bulk --pool threads`) on BENCH_BROKER_URL (default Redis db 6, purged);
+- at a steady --rate (default 100 events/s, from --clients threads) posts one signed `generic` carrier webhook per order
+  ("out_for_delivery") through the whole Django stack (django.test.Client: middleware, signature
+  check, raw store, parse), as production runs it: with a broker the view answers 202 and the worker
+  applies the event (CARRIER_PROCESS_INLINE=false; --inline applies it inside the request);
+- the clock starts just before the webhook is handed to Django and stops when the fake receives the
+  order's SMS (Twilio SDK request); prints p50/p95/p99/max and how many arrived.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from notifications_common import (
+    TWILIO_SID,
+    TWILIO_TOKEN,
+    configure,
+    cpu_seconds,
+    load_average,
+    percentiles,
+    scratch_database,
+    start_worker,
+    stop_worker,
+    wait_ready,
+)
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+NUMBER = re.compile(r"ORD-\d+")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=100.0, help="webhooks per second")
+    parser.add_argument("--provider-ms", type=float, default=50.0)
+    parser.add_argument("--concurrency", type=int, default=32, help="worker threads")
+    parser.add_argument("--inline", action="store_true", help="apply the carrier event inside the request")
+    parser.add_argument("--clients", type=int, default=4, help="threads posting webhooks (to hold the rate)")
+    args = parser.parse_args()
+
+    from tests.fakes.providers import FakeTwilio
+
+    fake = FakeTwilio(account_sid=TWILIO_SID, auth_token=TWILIO_TOKEN).start()
+    fake.latency = args.provider_ms / 1000
+    arrivals: dict[str, float] = {}
+    lock = threading.Lock()
+
+    def arrived(request) -> None:
+        found = NUMBER.search(request.field("Body"))
+        if found:
+            with lock:
+                arrivals.setdefault(found.group(0), time.perf_counter())
+
+    fake.on_request = arrived
+    with scratch_database("oms_bench_notif_lat") as url:
+        configure(
+            url,
+            fake.url,
+            {
+                "CARRIER_GENERIC_WEBHOOK_SECRET": SECRET,
+                "CARRIER_PROCESS_INLINE": "true" if args.inline else "false",
+                "FIELD_ENCRYPTION_KEY": "y7v0q2G2zQ3xW0c8m1nKxk3yH0rNQ4pUQ0b8X0hVJ2c=",
+            },
+        )
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        run(args, arrivals)
+    fake.stop()
+
+
+def _orders(count: int) -> list[tuple[str, str]]:
+    from decimal import Decimal
+
+    from notifications.preferences import preferences_for
+    from orders import services
+    from orders.models import Customer
+
+    made = []
+    for i in range(count):
+        order, _ = services.order_create(
+            source="bench",
+            external_id=f"L-{i}",
+            customer={"name": f"Customer {i}", "email": f"c{i}@bench.example", "phone": "+14155550123"},
+            shipping_address={"line1": f"{i} Main St", "city": "New York", "postcode": "10001", "country": "US"},
+            lines=[services.LineIn(sku="S", name="Item", quantity=1, unit_price=Decimal("9.99"))],
+            currency="USD",
+            inventory_allocated=True,
+        )
+        Customer.objects.filter(pk=order.customer_id).update(consent_sms=True)
+        prefs = preferences_for(order.customer)
+        prefs.quiet_hours_enabled = False
+        prefs.save()
+        services.order_transition(order=order, transition="confirm", source="bench")
+        tracking = f"1ZLAT{i:08d}"
+        services.shipment_create(order=order, carrier="ups", tracking_number=tracking, source="bench")
+        services.order_transition(order=order, transition="dispatch", source="bench")
+        made.append((order.number, tracking))
+    return made
+
+
+def _webhook(tracking: str, i: int) -> tuple[bytes, dict]:
+    from carriers.adapters import generic
+
+    body = json.dumps(
+        {
+            "events": [
+                {
+                    "event_id": f"lat-{i}",
+                    "carrier": "ups",
+                    "tracking_number": tracking,
+                    "status": "out_for_delivery",
+                    "occurred_at": (datetime.now(UTC) - timedelta(seconds=5)).isoformat(),
+                }
+            ]
+        }
+    ).encode()
+    stamp = int(time.time())
+    msg_id = f"msg_lat_{i}"
+    return body, {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": generic.sign(SECRET, msg_id, stamp, body),
+    }
+
+
+def run(args, arrivals: dict[str, float]) -> None:
+    import redis
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+
+    from oms_notify.celery import app
+
+    print(f"registering {args.events} dispatched orders ...", flush=True)
+    orders = _orders(args.events)
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.flushdb()  # the set-up's own messages: not part of the measurement
+    connection.close()
+    log = Path(tempfile.mkdtemp()) / "worker.log"
+    worker = start_worker("critical,default,bulk", concurrency=args.concurrency, log=log)
+    sent_at: dict[str, float] = {}
+    failures: list[str] = []
+    try:
+        wait_ready(app, worker)
+        payloads = [_webhook(tracking, i) for i, (_, tracking) in enumerate(orders)]
+        cpu0 = cpu_seconds(worker.pid)
+        start = time.perf_counter()
+
+        def sender(k: int) -> None:
+            # Client k sends events k, k + n, k + 2n ... each at its slot of the steady schedule.
+            client = Client()
+            for i in range(k, len(orders), args.clients):
+                (number, _), (body, headers) = orders[i], payloads[i]
+                pause = start + i / args.rate - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+                sent_at[number] = time.perf_counter()
+                response = client.generic(
+                    "POST", "/webhooks/carriers/generic/", data=body, content_type="application/json", headers=headers
+                )
+                if response.status_code not in (200, 202):
+                    failures.append(f"webhook {i}: HTTP {response.status_code} {response.content[:200]!r}")
+            connection.close()
+
+        senders = [threading.Thread(target=sender, args=(k,)) for k in range(args.clients)]
+        for thread in senders:
+            thread.start()
+        for thread in senders:
+            thread.join()
+        offered = len(orders) / (time.perf_counter() - start)
+        if failures:
+            raise SystemExit(failures[0])
+        deadline = time.perf_counter() + 120
+        while len(arrivals) < len(orders) and time.perf_counter() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # the other messages of the last events (email, feed) finish too
+        worker_cpu = (cpu_seconds(worker.pid) - cpu0) / len(orders) * 1000
+        load = load_average()
+    finally:
+        stop_worker(worker)
+        broker.flushdb()
+    latencies = [(arrivals[n] - sent_at[n]) * 1000 for n in sent_at if n in arrivals]
+    cuts = percentiles(latencies)
+    mode = "inline (applied in the request)" if args.inline else "queued (202, applied by the worker)"
+    print(
+        f"carrier webhook -> SMS at the fake: {len(latencies)}/{len(orders)} arrived; "
+        f"offered {offered:.0f} events/s; carrier processing {mode}; "
+        f"worker 1 process --pool threads -c {args.concurrency}; provider {args.provider_ms:.0f} ms"
+    )
+    print("  ".join(f"{k} {v:.0f} ms" for k, v in cuts.items()))
+    print(
+        f"worker CPU per carrier event (apply + 3 messages: SMS, outbox email, feed): {worker_cpu:.1f} ms; "
+        f"load average {load} on {os.cpu_count()} cores"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Which event reaches which audience over which channels: shipped defaults, brand-editable in the admin.
+
+A NotificationRule row (for a brand, or for all brands) replaces the default of its (event, audience).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from notifications.models import Audience, Channel, Event, NotificationRule
+from orders.models import Brand
+from orders.statuses import OrderStatus as OS
+
+
+@dataclass(frozen=True)
+class Rule:
+    event: str
+    audience: str
+    channels: tuple[str, ...]
+    urgent: bool = False
+    enabled: bool = True
+
+
+_ALL = (Channel.EMAIL, Channel.SMS, Channel.WHATSAPP, Channel.PUSH, Channel.INAPP)
+_QUIET = (Channel.EMAIL, Channel.PUSH, Channel.INAPP)
+
+DEFAULT_RULES: dict[tuple[str, str], Rule] = {
+    (r.event, r.audience): r
+    for r in [
+        Rule(Event.ORDER_CONFIRMED, Audience.CUSTOMER, _QUIET),
+        Rule(Event.ORDER_DISPATCHED, Audience.CUSTOMER, _ALL),
+        Rule(Event.SPLIT_SHIPMENT, Audience.CUSTOMER, (Channel.EMAIL, Channel.INAPP)),
+        Rule(Event.OUT_FOR_DELIVERY, Audience.CUSTOMER, _ALL),
+        Rule(Event.DELAYED, Audience.CUSTOMER, _ALL, urgent=True),
+        Rule(Event.DELIVERY_FAILED, Audience.CUSTOMER, _ALL, urgent=True),
+        Rule(Event.DELIVERY_FAILED, Audience.STAFF, (Channel.EMAIL,), urgent=True),
+        # "High-priority message" on delivery: every channel, straight away.
+        Rule(Event.DELIVERED, Audience.CUSTOMER, _ALL, urgent=True),
+        Rule(Event.FEEDBACK_REQUEST, Audience.CUSTOMER, (Channel.EMAIL, Channel.INAPP)),
+        Rule(Event.CANCELLED, Audience.CUSTOMER, (Channel.EMAIL, Channel.SMS, Channel.INAPP), urgent=True),
+        Rule(Event.ON_HOLD, Audience.CUSTOMER, (Channel.EMAIL, Channel.INAPP), urgent=True),
+        Rule(Event.ON_HOLD, Audience.STAFF, (Channel.EMAIL,), urgent=True),
+        Rule(Event.RETURNED_TO_SENDER, Audience.CUSTOMER, (Channel.EMAIL, Channel.SMS, Channel.INAPP), urgent=True),
+        Rule(Event.RETURNED_TO_SENDER, Audience.STAFF, (Channel.EMAIL,), urgent=True),
+        Rule(Event.DELIVERY_UNVERIFIED, Audience.STAFF, (Channel.EMAIL,), urgent=True),
+    ]
+}
+
+# Which order status (reached by a change) means which event.
+EVENT_FOR_ORDER_STATUS: dict[str, str] = {
+    OS.CONFIRMED: Event.ORDER_CONFIRMED,
+    OS.DISPATCHED: Event.ORDER_DISPATCHED,
+    OS.PARTIALLY_SHIPPED: Event.ORDER_DISPATCHED,
+    OS.OUT_FOR_DELIVERY: Event.OUT_FOR_DELIVERY,
+    OS.DELAYED: Event.DELAYED,
+    OS.DELIVERY_FAILED: Event.DELIVERY_FAILED,
+    OS.DELIVERED: Event.DELIVERED,
+    OS.CANCELLED: Event.CANCELLED,
+    OS.ON_HOLD: Event.ON_HOLD,
+    OS.RETURNED_TO_SENDER: Event.RETURNED_TO_SENDER,
+}
+
+# A message whose moment has passed: not sent once the order has reached one of these.
+SUPERSEDED_WHEN: dict[str, set[str]] = {
+    Event.ORDER_CONFIRMED: {OS.CANCELLED, OS.DELIVERED, OS.COMPLETED},
+    Event.ORDER_DISPATCHED: {OS.DELIVERED, OS.COMPLETED, OS.RETURNED_TO_SENDER},
+    Event.OUT_FOR_DELIVERY: {OS.DELIVERED, OS.COMPLETED, OS.RETURNED_TO_SENDER, OS.DELIVERY_FAILED},
+    Event.DELAYED: {OS.DELIVERED, OS.COMPLETED, OS.RETURNED_TO_SENDER},
+    Event.DELIVERY_FAILED: {OS.DELIVERED, OS.COMPLETED},
+    Event.ON_HOLD: {OS.CANCELLED},
+}
+
+# Events whose message stays worth sending however late (the TTL does not apply).
+NO_EXPIRY = {Event.FEEDBACK_REQUEST, Event.DELIVERED, Event.CANCELLED, Event.RETURNED_TO_SENDER}
+
+
+def rules_for(*, brand: Brand, event: str) -> list[Rule]:
+    """The active rules of one event for one brand: its own rows, else all-brands rows, else defaults."""
+    rows = {
+        (row.audience, row.brand_id is not None): row
+        for row in NotificationRule.objects.filter(Q(brand=brand) | Q(brand__isnull=True), event=event)
+    }
+    found: list[Rule] = []
+    for audience in Audience.values:
+        row = rows.get((audience, True)) or rows.get((audience, False))
+        if row is not None:
+            rule = Rule(event, audience, tuple(row.channels), urgent=row.urgent, enabled=row.enabled)
+        else:
+            rule = DEFAULT_RULES.get((event, audience))
+        if rule is not None and rule.enabled and rule.channels:
+            found.append(rule)
+    return found

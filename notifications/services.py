@@ -1,0 +1,452 @@
+"""Notifications business logic: create the outbox rows, dispatch them, sweep, resend.
+
+`notifications_create_for_event` runs inside the orders transaction (it is called by the domain
+event handler): it only writes rows and schedules the enqueue for after commit. The provider is
+called by `notification_dispatch`, from a Celery task, after the row has been claimed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from notifications import rules
+from notifications.models import (
+    Audience,
+    Channel,
+    DeliveryAttempt,
+    DeviceToken,
+    Event,
+    Notification,
+)
+from notifications.preferences import QUIET_CHANNELS, consent_refusal, customer_zone, preferences_for, quiet_hours_end
+from notifications.rendering import render_notification
+from notifications.transports import TransportError, get_transport, provider_for_channel
+from oms_notify.logging import get_correlation_id
+from orders.models import DomainEvent, Order, Shipment, StatusChange
+
+logger = logging.getLogger(__name__)
+S = Notification.Status
+
+CLAIMABLE_STATUSES = (S.PENDING, S.SCHEDULED)
+FINAL_STATUSES = (S.SENT, S.DELIVERED, S.FAILED, S.BOUNCED, S.UNDELIVERED, S.SUPPRESSED, S.EXPIRED)
+# Counters for dead letters and outcomes (a process-local view; the rows are the record).
+COUNTERS: dict[str, int] = {}
+
+
+def _count(name: str) -> None:
+    COUNTERS[name] = COUNTERS.get(name, 0) + 1
+
+
+def _short_hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+def _queue_for(event: str, urgent: bool) -> str:
+    if urgent:
+        return "critical"
+    return "bulk" if event == Event.FEEDBACK_REQUEST else "default"
+
+
+# --- creating the outbox rows -----------------------------------------------------------------
+
+
+def notifications_create(
+    *,
+    order: Order,
+    event: str,
+    key_source: str,
+    shipment: Shipment | None = None,
+    domain_event: DomainEvent | None = None,
+    status_change: StatusChange | None = None,
+    audiences: tuple[str, ...] = (Audience.CUSTOMER, Audience.STAFF),
+    due_at: datetime | None = None,
+    hold_reason: str = "",
+    data: dict | None = None,
+) -> list[Notification]:
+    """One row per (cause, audience, channel, recipient), following the brand's rules.
+
+    Rows that may not be sent (no consent, opted out, no address) are written as suppressed so the
+    log says why a customer heard nothing. Call inside the transaction of the cause.
+    """
+    created: list[Notification] = []
+    customer = order.customer
+    now = timezone.now()
+    for rule in rules.rules_for(brand=order.brand, event=event):
+        if rule.audience not in audiences:
+            continue
+        for channel in rule.channels:
+            for recipient, provider, refusal in _recipients(order, rule.audience, channel):
+                key = f"{key_source}:{event}:{rule.audience}:{channel}:{_short_hash(recipient or '-')}"
+                row = Notification(
+                    idempotency_key=key,
+                    order=order,
+                    shipment=shipment,
+                    customer=customer,
+                    domain_event=domain_event,
+                    status_change=status_change,
+                    event=event,
+                    audience=rule.audience,
+                    channel=channel,
+                    provider=provider,
+                    recipient=recipient,
+                    locale=(customer.locale or order.brand.default_locale)
+                    if rule.audience == Audience.CUSTOMER
+                    else "en",
+                    urgent=rule.urgent,
+                    queue=_queue_for(event, rule.urgent),
+                    data=dict(data or {}),
+                    correlation_id=get_correlation_id(),
+                )
+                if refusal:
+                    row.status, row.status_reason = S.SUPPRESSED, refusal
+                elif hold_reason:
+                    row.status, row.status_reason, row.due_at = S.HELD, hold_reason, due_at
+                elif due_at is not None and due_at > now:
+                    row.status, row.status_reason, row.due_at = S.SCHEDULED, "due_later", due_at
+                elif rule.audience == Audience.CUSTOMER and not rule.urgent and channel in QUIET_CHANNELS:
+                    wake = quiet_hours_end(preferences_for(customer), customer_zone(customer), now)
+                    if wake is not None:
+                        row.status, row.status_reason, row.due_at = S.SCHEDULED, "quiet_hours", wake
+                created.append(row)
+    # One query for the keys already written (a handler run twice), one insert for the rest.
+    known = set(
+        Notification.objects.filter(idempotency_key__in=[n.idempotency_key for n in created]).values_list(
+            "idempotency_key", flat=True
+        )
+    )
+    created = Notification.objects.bulk_create([n for n in created if n.idempotency_key not in known])
+    # Pending rows go now; a confirmation whose proof-of-delivery wait is already over (an old scan
+    # with no verdict) goes to dispatch too, which applies the brand's unverified policy.
+    enqueue_on_commit(
+        [
+            n.pk
+            for n in created
+            if n.status == S.PENDING or (n.status == S.HELD and n.due_at is not None and n.due_at <= now)
+        ]
+    )
+    return created
+
+
+def _recipients(order: Order, audience: str, channel: str) -> list[tuple[str, str, str]]:
+    """(recipient, provider, refusal) triples for one channel."""
+    if audience == Audience.STAFF:
+        if channel != Channel.EMAIL:
+            return []
+        address = settings.NOTIFY_STAFF_EMAIL or order.brand.support_email
+        return [(address, provider_for_channel(channel), "" if address else "no_address")]
+    customer = order.customer
+    prefs = preferences_for(customer)
+    refusal = consent_refusal(customer, prefs, channel)
+    if channel == Channel.EMAIL:
+        return [(customer.email, provider_for_channel(channel), refusal)]
+    if channel in (Channel.SMS, Channel.WHATSAPP):
+        return [(customer.phone, provider_for_channel(channel), refusal or ("" if customer.phone else "no_address"))]
+    if channel == Channel.PUSH:
+        devices = list(DeviceToken.objects.filter(customer=customer, active=True))
+        if not devices:
+            return [("", provider_for_channel(channel), refusal or "no_device")]
+        return [(f"device:{d.pk}", provider_for_channel(channel, device_provider=d.provider), refusal) for d in devices]
+    return [(f"customer:{customer.pk}", provider_for_channel(channel), "")]
+
+
+def enqueue_on_commit(ids: list[int]) -> None:
+    if ids:
+        transaction.on_commit(lambda: enqueue(ids))
+
+
+def enqueue(ids: list[int]) -> None:
+    from notifications.tasks import send_notification
+
+    rows = list(Notification.objects.filter(pk__in=ids).values_list("pk", "queue"))
+    # Stamped before the send: in eager mode the task runs inside apply_async.
+    Notification.objects.filter(pk__in=ids).update(enqueued_at=timezone.now())
+    for pk, queue in rows:
+        send_notification.apply_async(args=[pk], queue=queue)
+
+
+# --- dispatch ---------------------------------------------------------------------------------
+
+
+def _claim(pk: int, now: datetime) -> bool:
+    """Take the row for this worker. Only one claimer wins; a stale `sending` (dead worker) is re-taken."""
+    stale = now - timedelta(seconds=settings.NOTIFY_SENDING_STALE_SECONDS)
+    claimable = (
+        Q(status=S.PENDING)
+        | Q(status=S.SCHEDULED, due_at__lte=now)
+        | Q(status=S.SCHEDULED, due_at__isnull=True)
+        | Q(status=S.SENDING, claimed_at__lt=stale)
+    )
+    return bool(Notification.objects.filter(claimable, pk=pk).update(status=S.SENDING, claimed_at=now))
+
+
+def _moment_passed(n: Notification, now: datetime) -> tuple[str, str] | None:
+    superseded_by = rules.SUPERSEDED_WHEN.get(n.event, set())
+    if n.order.status in superseded_by:
+        return S.SUPPRESSED, f"superseded: order is {n.order.status}"
+    if n.event not in rules.NO_EXPIRY and now - n.created_at > timedelta(hours=settings.NOTIFY_MESSAGE_TTL_HOURS):
+        return S.EXPIRED, "expired"
+    if n.audience == Audience.CUSTOMER and n.channel != Channel.INAPP:
+        refusal = consent_refusal(n.order.customer, preferences_for(n.order.customer), n.channel)
+        if refusal:
+            return S.SUPPRESSED, refusal
+    return None
+
+
+def _finish(pk: int, **fields) -> None:
+    Notification.objects.filter(pk=pk).update(updated_at=timezone.now(), **fields)
+
+
+def notification_dispatch(*, notification_id: int) -> str:
+    """Send one notification if it is still due. Returns the outcome (for logs and tests)."""
+    now = timezone.now()
+    if not _claim(notification_id, now):
+        from notifications.delivery_gate import delivery_wait_end
+
+        return "released" if delivery_wait_end(notification_id=notification_id, now=now) else "skipped"
+    n = Notification.objects.select_related(
+        "order__brand", "order__customer__notification_preferences", "shipment"
+    ).get(pk=notification_id)
+    passed = _moment_passed(n, now)
+    if passed is not None:
+        content = {}
+        if n.provider == "outbox" and passed[1].startswith("superseded"):
+            # The local outbox shows every message of an order's life, even one whose moment passed.
+            rendered = render_notification(n)
+            content = {"subject": rendered.subject[:300], "body_text": rendered.text, "body_html": rendered.html}
+        _finish(n.pk, status=passed[0], status_reason=passed[1][:200], **content)
+        logger.info("notification not sent", extra={"notification": n.pk, "reason": passed[1]})
+        return passed[0]
+    if not (n.body_text or n.subject):
+        try:
+            rendered = render_notification(n)
+        except Exception as exc:  # a template bug: the same every time, so no retry
+            logger.exception("notification could not be rendered", extra={"notification": n.pk})
+            _finish(
+                n.pk, status=S.FAILED, status_reason="render error", error_code="render", error_message=str(exc)[:500]
+            )
+            return "permanent"
+        n.subject, n.body_text, n.body_html = rendered.subject[:300], rendered.text, rendered.html
+        n.sms_segments, n.sms_encoding = rendered.sms_segments, rendered.sms_encoding
+        n.data = {**rendered.data, **(n.data or {})}
+        if n.channel == Channel.EMAIL and n.audience == Audience.CUSTOMER:
+            n.data["headers"] = unsubscribe_headers(n)
+        rendered_fields = {
+            "subject": n.subject,
+            "body_text": n.body_text,
+            "body_html": n.body_html,
+            "sms_segments": n.sms_segments,
+            "sms_encoding": n.sms_encoding,
+            "data": n.data,
+        }
+    else:
+        rendered_fields = {}
+    transport = get_transport(n.provider)
+    number = n.attempts + 1
+    # One write before the call: the rendered content (kept for the log) and the attempt count.
+    Notification.objects.filter(pk=n.pk).update(attempts=F("attempts") + 1, updated_at=now, **rendered_fields)
+    started, clock = timezone.now(), time.perf_counter()
+    try:
+        result = transport.send(n)
+    except TransportError as exc:
+        latency = int((time.perf_counter() - clock) * 1000)
+        return _record_failure(n, exc, number=number, started=started, latency=latency)
+    except Exception as exc:  # an SDK surprise: retried like a transient error, dead-lettered in the end
+        logger.exception("transport raised", extra={"notification": n.pk, "provider": n.provider})
+        latency = int((time.perf_counter() - clock) * 1000)
+        failure = TransportError(f"{type(exc).__name__}: {exc}", code="unexpected")
+        return _record_failure(n, failure, number=number, started=started, latency=latency)
+    latency = int((time.perf_counter() - clock) * 1000)
+    with transaction.atomic():
+        DeliveryAttempt.objects.create(
+            notification=n,
+            number=number,
+            provider=n.provider,
+            started_at=started,
+            latency_ms=latency,
+            outcome=DeliveryAttempt.Outcome.SUCCESS,
+            http_status=result.http_status,
+            provider_message_id=result.message_id[:200],
+        )
+        done = timezone.now()
+        _finish(
+            n.pk,
+            status=S.DELIVERED if result.delivered else S.SENT,
+            status_reason="",
+            provider_message_id=result.message_id[:200],
+            sent_at=done,
+            delivered_at=done if result.delivered else None,
+            error_code="",
+            error_message="",
+        )
+    logger.info(
+        "notification sent",
+        extra={"notification": n.pk, "event": n.event, "channel": n.channel, "provider": n.provider, "ms": latency},
+    )
+    return "sent"
+
+
+def retry_delay(attempt: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter (half fixed, half random); never sooner than Retry-After."""
+    ceiling = min(settings.NOTIFY_RETRY_MAX_SECONDS, settings.NOTIFY_RETRY_BASE_SECONDS * 2 ** (attempt - 1))
+    delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+    return max(delay, retry_after or 0.0)
+
+
+def _record_failure(n: Notification, exc: TransportError, *, number: int, started: datetime, latency: int) -> str:
+    now = timezone.now()
+    last = number >= settings.NOTIFY_MAX_ATTEMPTS
+    retry_at = None if exc.permanent or last else now + timedelta(seconds=retry_delay(number, exc.retry_after))
+    with transaction.atomic():
+        DeliveryAttempt.objects.create(
+            notification=n,
+            number=number,
+            provider=n.provider,
+            started_at=started,
+            latency_ms=latency,
+            outcome=DeliveryAttempt.Outcome.PERMANENT if exc.permanent else DeliveryAttempt.Outcome.TRANSIENT,
+            http_status=exc.http_status,
+            error_code=exc.code[:64],
+            error_message=exc.message[:500],
+            retry_at=retry_at,
+        )
+        common = {"error_code": exc.code[:64], "error_message": exc.message[:500]}
+        if retry_at is not None:
+            _finish(n.pk, status=S.SCHEDULED, status_reason="retry", due_at=retry_at, **common)
+        elif exc.permanent:
+            status = S.SUPPRESSED if exc.unsubscribed else S.FAILED
+            _finish(n.pk, status=status, status_reason="permanent error", **common)
+            if exc.unsubscribed and n.customer_id:
+                prefs = preferences_for(n.order.customer)
+                setattr(prefs, f"{n.channel}_opted_out", True)
+                prefs.save()
+        else:
+            _finish(n.pk, status=S.FAILED, status_reason="dead-lettered", dead_lettered_at=now, **common)
+    if retry_at is not None:
+        _count("retried")
+        logger.warning(
+            "notification attempt failed, will retry",
+            extra={"notification": n.pk, "provider": n.provider, "code": exc.code, "retry_at": retry_at.isoformat()},
+        )
+        if (retry_at - now) <= settings.MAX_COUNTDOWN:
+            from notifications.tasks import send_notification
+
+            # Eager mode would run the countdown at once: the sweeper picks it up instead.
+            if not send_notification.app.conf.task_always_eager:
+                Notification.objects.filter(pk=n.pk).update(enqueued_at=retry_at)
+                send_notification.apply_async(
+                    args=[n.pk], queue=n.queue, countdown=max(0.0, (retry_at - now).total_seconds())
+                )
+        return "retry"
+    if exc.permanent:
+        _count("permanent")
+        logger.warning(
+            "notification failed permanently",
+            extra={"notification": n.pk, "provider": n.provider, "code": exc.code, "error": exc.message[:200]},
+        )
+        return "permanent"
+    _count("dead_lettered")
+    logger.error(
+        "notification dead-lettered",
+        extra={"notification": n.pk, "provider": n.provider, "code": exc.code, "error": exc.message[:200]},
+    )
+    return "dead_lettered"
+
+
+def unsubscribe_headers(n: Notification) -> dict[str, str]:
+    """RFC 8058 one-click unsubscribe: the POST lands on our preferences endpoint."""
+    prefs = preferences_for(n.order.customer)
+    url = f"{settings.SITE_URL}/preferences/{prefs.token}/unsubscribe/?channel=email"
+    return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
+# --- sweeping and resending -------------------------------------------------------------------
+
+
+def notifications_sweep(*, now: datetime | None = None, limit: int = 500) -> dict[str, int]:
+    """Enqueue what is due or was lost, and apply the unverified policy to confirmations left waiting."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.NOTIFY_SENDING_STALE_SECONDS)
+    lost = now - timedelta(seconds=30)
+    # A row already handed to the broker is left alone for a while: under a backlog the sweeper
+    # must not pile duplicates onto the queue it is waiting for.
+    waited = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - timedelta(seconds=settings.NOTIFY_REQUEUE_SECONDS))
+    due = Notification.objects.filter(
+        Q(status=S.PENDING, created_at__lt=lost) & waited
+        | Q(status=S.SCHEDULED, due_at__lte=now) & (waited | Q(enqueued_at__lt=F("due_at")))
+        | Q(status=S.SENDING, claimed_at__lt=stale) & (waited | Q(enqueued_at__lt=F("claimed_at")))
+    ).values_list("pk", flat=True)[:limit]
+    ids = list(due)
+    enqueue(ids)
+    from notifications import delivery_gate
+
+    waited = 0
+    for order_id, shipment_id in (
+        Notification.objects.filter(status=S.HELD, status_reason="awaiting_pod", due_at__lte=now)
+        .values_list("order_id", "shipment_id")
+        .distinct()[:limit]
+    ):
+        with transaction.atomic():
+            order = Order.objects.select_for_update().get(pk=order_id)
+            shipment = Shipment.objects.filter(pk=shipment_id).first() if shipment_id else None
+            waited += delivery_gate.delivery_verdict_apply(
+                order=order, shipment=shipment, payload={"verified": False, "failed_checks": ["no_verdict"]}
+            )
+    from notifications.receipts import receipts_apply_unmatched
+
+    # Receipts that arrived before the worker recorded the provider's id (fast providers).
+    matched = receipts_apply_unmatched(limit=limit)
+    return {"enqueued": len(ids), "pod_timeouts": waited, "late_receipts": matched}
+
+
+def notification_resend(*, notification: Notification, actor=None) -> Notification:
+    """Staff resend: a new row (its own key and attempts), rendered afresh, sent now."""
+    with transaction.atomic():
+        n = Notification.objects.select_for_update().get(pk=notification.pk)
+        count = Notification.objects.filter(resend_of=n).count() + 1
+        provider = n.provider
+        if n.provider == "outbox":
+            provider = provider_for_channel(n.channel)
+        copy = Notification.objects.create(
+            idempotency_key=f"{n.idempotency_key[:170]}:resend{count}",
+            order=n.order,
+            shipment=n.shipment,
+            customer=n.customer,
+            status_change=n.status_change,
+            resend_of=n,
+            event=n.event,
+            audience=n.audience,
+            channel=n.channel,
+            provider=provider,
+            recipient=n.recipient,
+            locale=n.locale,
+            variant=n.variant,
+            urgent=n.urgent,
+            queue="critical",
+            proof=n.proof,
+            status_reason=f"resent by {actor.get_username()}" if actor else "resent",
+            correlation_id=get_correlation_id(),
+        )
+        enqueue_on_commit([copy.pk])
+    logger.info("notification resent", extra={"notification": n.pk, "copy": copy.pk})
+    return copy
+
+
+def notification_release(*, notification: Notification, actor=None) -> Notification:
+    """Staff release a held message (e.g. after checking a delivery's proof themselves)."""
+    with transaction.atomic():
+        updated = Notification.objects.filter(pk=notification.pk, status=S.HELD).update(
+            status=S.PENDING, status_reason="released by staff", due_at=None, updated_at=timezone.now()
+        )
+        if updated:
+            enqueue_on_commit([notification.pk])
+    notification.refresh_from_db()
+    return notification
