@@ -336,3 +336,15 @@ CELERY_BEAT_SCHEDULE.update(
         "sweep-notifications": {"task": "notifications.tasks.sweep_notifications", "schedule": 30.0},
     }
 )
+
+# --- Outbound network guard (SSRF) ----------------------------------------------------------
+# Outbound webhooks and chat destinations are user-supplied URLs: https only and public addresses
+# only, unless these allow http and loopback (tests and the demo talk to fakes on 127.0.0.1).
+NETGUARD_ALLOW_HTTP = env.bool("NETGUARD_ALLOW_HTTP", default=DEBUG)
+NETGUARD_ALLOW_LOOPBACK = env.bool("NETGUARD_ALLOW_LOOPBACK", default=DEBUG)
+
+# --- Tracking page ---
+
+# --- Channels and failover ---
+
+# --- Sources and outbound webhooks ---

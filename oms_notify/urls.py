@@ -7,6 +7,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("webhooks/carriers/", include("carriers.urls")),
+    path("webhooks/sources/", include("orders.sources.urls")),
+    path("", include("orders.tracking.urls")),
     path("", include("notifications.urls")),
     path("", include("orders.urls")),
 ]

@@ -18,6 +18,9 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 _xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 os.environ.setdefault("CELERY_BROKER_URL", f"redis://127.0.0.1:6379/{10 + int(_xdist_worker[2:] or 0)}")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
+# Fake providers and subscriber endpoints listen on 127.0.0.1; SSRF tests switch these off.
+os.environ.setdefault("NETGUARD_ALLOW_HTTP", "true")
+os.environ.setdefault("NETGUARD_ALLOW_LOOPBACK", "true")
 
 from oms_notify.settings import *  # noqa: E402,F403
 from oms_notify.settings import STORAGES  # noqa: E402
