@@ -17,10 +17,28 @@ def _registry() -> dict[str, type[Transport]]:
     from notifications.transports.sendgrid import SendGridTransport
     from notifications.transports.twilio import TwilioTransport
 
-    return {
-        t.provider: t
-        for t in (OutboxTransport, InAppTransport, SendGridTransport, TwilioTransport, FCMTransport, OneSignalTransport)
-    }
+    base = (OutboxTransport, InAppTransport, SendGridTransport, TwilioTransport, FCMTransport, OneSignalTransport)
+    return {t.provider: t for t in (*base, *_channel_transports())}
+
+
+def _channel_transports() -> tuple[type[Transport], ...]:
+    """Issue 6: chat destinations, WhatsApp Cloud API, Mailgun, MessageBird."""
+    from notifications.transports.google_chat import GoogleChatTransport
+    from notifications.transports.mailgun import MailgunTransport
+    from notifications.transports.messagebird import MessageBirdTransport
+    from notifications.transports.slack import SlackTransport, SlackWebhookTransport
+    from notifications.transports.teams import TeamsTransport
+    from notifications.transports.whatsapp_cloud import WhatsAppCloudTransport
+
+    return (
+        SlackTransport,
+        SlackWebhookTransport,
+        TeamsTransport,
+        GoogleChatTransport,
+        WhatsAppCloudTransport,
+        MailgunTransport,
+        MessageBirdTransport,
+    )
 
 
 REGISTRY: dict[str, type[Transport]] = {}
@@ -32,10 +50,16 @@ def get_transport(provider: str) -> Transport:
     return REGISTRY[provider]()
 
 
-def provider_for_channel(channel: str, *, device_provider: str = "") -> str:
+def provider_for_channel(channel: str, *, device_provider: str = "", brand=None) -> str:
     """The provider that carries a channel now: the real one when configured, else the local outbox."""
     if channel == Channel.INAPP:
         return "inapp"
+    if channel in (Channel.EMAIL, Channel.SMS, Channel.WHATSAPP):
+        from notifications.failover import providers_for
+
+        # The first configured provider of the brand's order (issue 6); failover picks the next.
+        found = providers_for(brand=brand, channel=channel)
+        return found[0] if found else "outbox"
     if channel == Channel.EMAIL and settings.SENDGRID_API_KEY:
         return "sendgrid"
     if channel in (Channel.SMS, Channel.WHATSAPP):

@@ -23,6 +23,7 @@ class TransportError(Exception):
         http_status: int | None = None,
         retry_after: float | None = None,
         unsubscribed: bool = False,
+        scope: str = "message",
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -32,6 +33,9 @@ class TransportError(Exception):
         self.retry_after = retry_after
         # The provider says this recipient opted out: record it as their preference too.
         self.unsubscribed = unsubscribed
+        # What the error is about: this "message" (invalid number), the "provider" account (revoked
+        # API key: fail over, open its circuit) or a staff "destination" (dead webhook: disable it).
+        self.scope = scope
 
 
 @dataclass

@@ -1,0 +1,90 @@
+"""Staff alerts: exceptions go to the brand's chat destinations, and before the customer's message.
+
+Ordering. Queues alone cannot promise "staff first": a dedicated critical worker, prefetch and
+retries all reorder tasks, and a countdown on every customer message delays customers even when
+staff were told long ago (and still races a slow chat provider). So the order is enforced where
+it is decided: staff rows are handed to the broker first, and a customer row of the same cause
+that finds its staff alert still unsent waits (re-scheduled a couple of seconds later) for at
+most NOTIFY_STAFF_FIRST_WAIT_SECONDS. Customers wait only while the staff alert is really in
+flight, and a broken chat destination never silences them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from notifications.destinations import admin_order_url, chat_facts
+from notifications.models import Audience, Notification
+from notifications.rendering import Rendered
+from orders.models import Order
+
+S = Notification.Status
+STAFF_FIRST_RECHECK_SECONDS = 2.0
+_UNSENT = (S.PENDING, S.SCHEDULED, S.SENDING)
+
+TITLES = {
+    "delayed": "Delayed",
+    "delivery_failed": "Delivery failed",
+    "delivery_unverified": "Proof of delivery needs checking",
+    "on_hold": "On hold",
+    "returned_to_sender": "Returned to sender",
+    "notification_dead_lettered": "A customer message was dead-lettered",
+    "destination_disabled": "A staff destination was disabled",
+}
+
+
+def render_staff_chat(notification: Notification) -> Rendered:
+    """Title, text and facts for Slack / Teams / Google Chat (staff messages are English)."""
+    order = notification.order
+    title = f"[{order.brand.name}] {TITLES.get(notification.event, notification.get_event_display())}: {order.number}"
+    facts = chat_facts(notification)
+    admin_url = admin_order_url(order)
+    lines = [title, *(f"{label}: {value}" for label, value in facts), f"Admin: {admin_url}"]
+    return Rendered(
+        subject=title[:300],
+        text="\n".join(lines),
+        data={"facts": facts, "admin_url": admin_url, "tracking_url": order.tracking_url},
+    )
+
+
+def chat_recipients(order: Order, event: str) -> list[tuple[str, str, str]]:
+    """(recipient, provider, refusal) for the staff chat channel; with no destination, the local outbox."""
+    from notifications.destinations import destinations_for
+
+    found = [(f"destination:{d.pk}", d.kind, "") for d in destinations_for(brand=order.brand, event=event)]
+    return found or [("staff-chat", "outbox", "")]
+
+
+def staff_alert(*, order: Order, event: str, key_source: str, data: dict | None = None) -> list[Notification]:
+    """An alert for staff only (dead letters, disabled destinations), following the brand's rules."""
+    from notifications import services
+
+    return services.notifications_create(
+        order=order, event=event, key_source=key_source, audiences=(Audience.STAFF,), data=data or {}
+    )
+
+
+def staff_first_wait(notification: Notification, now: datetime) -> datetime | None:
+    """For a customer message: when to look again if the staff alert of the same cause is still unsent."""
+    if notification.audience != Audience.CUSTOMER:
+        return None
+    if not (notification.status_change_id or notification.domain_event_id):
+        return None
+    if now - notification.created_at > timedelta(seconds=settings.NOTIFY_STAFF_FIRST_WAIT_SECONDS):
+        return None  # waited long enough: a broken chat destination must not silence customers
+    cause = (
+        {"status_change_id": notification.status_change_id}
+        if notification.status_change_id
+        else {"domain_event_id": notification.domain_event_id}
+    )
+    waiting = Notification.objects.filter(
+        order_id=notification.order_id, event=notification.event, audience=Audience.STAFF, status__in=_UNSENT, **cause
+    ).exists()
+    return now + timedelta(seconds=STAFF_FIRST_RECHECK_SECONDS) if waiting else None
+
+
+def staff_first(rows: list[tuple[int, str, str]]) -> list[tuple[int, str, str]]:
+    """(pk, queue, audience) rows with staff alerts first: they reach the broker before the customer's."""
+    return sorted(rows, key=lambda row: row[2] != Audience.STAFF)
