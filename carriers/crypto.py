@@ -1,47 +1,7 @@
-"""Field encryption for carrier secrets: Fernet with keys from the environment.
-
-FIELD_ENCRYPTION_KEY holds one or more comma-separated Fernet keys; the first encrypts, all
-decrypt (MultiFernet), so the key itself can be rotated. Without it (the demo only) a key is
-derived from DJANGO_SECRET_KEY, which also lives in the environment.
-"""
+"""Field encryption for carrier secrets: the shared Fernet helpers (now in oms_notify.crypto)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-from functools import cache
+from oms_notify.crypto import SecretDecryptionError, decrypt, encrypt
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from django.conf import settings
-
-
-class SecretDecryptionError(Exception):
-    """A stored secret cannot be decrypted with the configured keys."""
-
-
-@cache
-def _fernet(keys: tuple[str, ...], fallback: str) -> MultiFernet:
-    if not keys:
-        derived = base64.urlsafe_b64encode(hashlib.sha256(f"carriers:{fallback}".encode()).digest())
-        return MultiFernet([Fernet(derived)])
-    return MultiFernet([Fernet(key.encode()) for key in keys])
-
-
-def _current() -> MultiFernet:
-    keys = tuple(k.strip() for k in settings.FIELD_ENCRYPTION_KEY.split(",") if k.strip())
-    return _fernet(keys, settings.SECRET_KEY)
-
-
-def encrypt(plain: str) -> str:
-    if not plain:
-        return ""
-    return _current().encrypt(plain.encode()).decode()
-
-
-def decrypt(token: str) -> str:
-    if not token:
-        return ""
-    try:
-        return _current().decrypt(token.encode()).decode()
-    except InvalidToken as exc:
-        raise SecretDecryptionError("stored secret does not decrypt with FIELD_ENCRYPTION_KEY") from exc
+__all__ = ["SecretDecryptionError", "decrypt", "encrypt"]

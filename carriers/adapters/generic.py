@@ -7,9 +7,6 @@ the base64 part of a `whsec_...` secret. Body: {"events": [...]} as in carriers.
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 from carriers.adapters.base import (
     Adapter,
     ParseError,
@@ -21,30 +18,24 @@ from carriers.adapters.base import (
     decimal_or_none,
     decode_inline_image,
     equal,
-    hmac_sha256,
     load_json,
     make_event,
     need,
     require_secrets,
     store_inline_file,
 )
+from oms_notify.signing import standard_secret_key, standard_sign
 from orders.statuses import EVENT_STATUSES
 from orders.tracking import TrackingEvent
 
 
 def secret_key(secret: str) -> bytes:
-    raw = secret.removeprefix("whsec_")
-    try:
-        return base64.b64decode(raw, validate=True)
-    except (binascii.Error, ValueError):
-        # A plain (non-base64) secret is used as bytes: lenient for hand-made 3PL integrations.
-        return secret.encode()
+    return standard_secret_key(secret)
 
 
 def sign(secret: str, msg_id: str, timestamp: int | str, body: bytes) -> str:
     """The `webhook-signature` value for one secret (used by the docs, tests and the benchmark)."""
-    digest = hmac_sha256(secret_key(secret), f"{msg_id}.{timestamp}.".encode() + body)
-    return "v1," + base64.b64encode(digest).decode()
+    return standard_sign(secret, msg_id, timestamp, body)
 
 
 class GenericAdapter(Adapter):
