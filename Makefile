@@ -30,7 +30,7 @@ DEMO_PORT ?= 8000
 DEMO_ENV := env -u DATABASE_URL -u CELERY_BROKER_URL -u CELERY_TASK_ALWAYS_EAGER -u CACHE_URL \
 	DJANGO_DEBUG=true DJANGO_READ_DOT_ENV_FILE=false SITE_URL=http://127.0.0.1:$(DEMO_PORT)
 
-.PHONY: help demo test lint bench-api check-services clean-demo
+.PHONY: help demo test lint bench-api check-services check-chromium clean-demo
 
 help:
 	@echo "make demo       run the demo on http://127.0.0.1:8000 (SQLite, demo data, printed logins)"
@@ -90,10 +90,14 @@ export CHECK_SERVICES
 check-services:
 	@bash -c "$$CHECK_SERVICES"
 
-test: $(VENV)/.dev-installed check-services
+# The browser tests drive Debian's chromium through Playwright (which cannot download its own).
+CHROMIUM ?= /usr/bin/chromium
+check-chromium:
+	@test -x $(CHROMIUM) || { echo "Installing Debian's chromium for the browser tests ..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(VENV)/.dev-installed check-services check-chromium
 	$(VENV)/bin/ruff check .
-	@# No browser test exists yet. When tests/e2e gets one, install Debian's chromium first:
-	@# command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
 	@# tests/settings.py gives each pytest-xdist worker its own Redis database (10, 11, ...).
 	DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/pytest --create-db -q $(if $(PYTEST_WORKERS),-n $(PYTEST_WORKERS)) $(PYTEST_ARGS)
 

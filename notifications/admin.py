@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from notifications import services
+from notifications import destinations, netguard, services
 from notifications.models import (
     BrandNotificationSettings,
     CustomerPreferences,
@@ -13,7 +14,10 @@ from notifications.models import (
     DeviceToken,
     Notification,
     NotificationRule,
+    ProviderHealth,
     ProviderReceipt,
+    ProviderRoute,
+    StaffDestination,
     TemplateOverride,
 )
 from orders.models import Order
@@ -173,3 +177,67 @@ class ProviderReceiptAdmin(admin.ModelAdmin):
         "applied",
         "received_at",
     )
+
+
+# --- Channels and failover (issue 6) ----------------------------------------------------------
+
+
+class StaffDestinationForm(forms.ModelForm):
+    """The webhook URL or bot token is write-only: stored encrypted, never shown back."""
+
+    secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Webhook URL (Slack incoming webhook, Teams Workflows, Google Chat) or Slack bot token. "
+        "Leave blank to keep the stored one.",
+    )
+
+    class Meta:
+        model = StaffDestination
+        fields = ("brand", "name", "kind", "secret", "channel", "events", "enabled")
+
+    def clean(self):
+        cleaned = super().clean()
+        secret = (cleaned.get("secret") or "").strip()
+        if not secret and not (self.instance.pk and self.instance.secret_encrypted):
+            self.add_error("secret", "A webhook URL or token is required.")
+        if secret and cleaned.get("kind") in destinations.WEBHOOK_KINDS:
+            try:
+                netguard.check_url(secret)
+            except netguard.UnsafeDestination as exc:
+                self.add_error("secret", f"This URL is refused: {exc.reason}.")
+        return cleaned
+
+
+@admin.register(StaffDestination)
+class StaffDestinationAdmin(admin.ModelAdmin):
+    form = StaffDestinationForm
+    list_display = ("name", "kind", "brand", "enabled", "disabled_reason", "disabled_at")
+    list_filter = ("kind", "enabled", "brand")
+    readonly_fields = ("disabled_reason", "disabled_at", "created_at", "updated_at")
+
+    def save_model(self, request, obj, form, change) -> None:
+        secret = (form.cleaned_data.get("secret") or "").strip()
+        if secret:
+            destinations.destination_set_secret(destination=obj, secret=secret)
+        else:
+            obj.save()
+
+
+@admin.register(ProviderRoute)
+class ProviderRouteAdmin(admin.ModelAdmin):
+    list_display = ("channel", "brand", "providers")
+    list_filter = ("channel", "brand")
+
+
+@admin.register(ProviderHealth)
+class ProviderHealthAdmin(admin.ModelAdmin):
+    list_display = ("provider", "consecutive_failures", "opened_at", "open_until", "last_error", "last_success_at")
+    readonly_fields = tuple(f.name for f in ProviderHealth._meta.fields if f.name != "id")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+# Signed outbound webhooks: endpoints, messages and attempts.
+from notifications import outbound_admin as _outbound_admin  # noqa: E402,F401

@@ -16,4 +16,8 @@ class NotificationsConfig(AppConfig):
         from orders import events
 
         events.register(on_domain_event)
+        # Signed outbound webhooks: their own handler (messages in the same transaction) and tasks.
+        from notifications import outbound, outbound_tasks  # noqa: F401
+
+        events.register(outbound.on_domain_event)
         post_migrate.connect(grant_notification_permissions, sender=self, dispatch_uid="notifications-permissions")

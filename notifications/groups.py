@@ -34,6 +34,13 @@ SUPERVISORS = [
     "change_customerpreferences",
 ]
 INTEGRATIONS = ["view_notification", "add_devicetoken"]
+# Outbound webhooks: support reads and replays; supervisors and integrations (a WMS or CRM
+# subscribing itself through the API) manage endpoints.
+_WEBHOOKS_READ = ["view_webhookendpoint", "view_webhookmessage", "view_webhookattempt", "replay_webhookendpoint"]
+_WEBHOOKS_MANAGE = ["add_webhookendpoint", "change_webhookendpoint", "delete_webhookendpoint"]
+SUPPORT += _WEBHOOKS_READ
+SUPERVISORS += _WEBHOOKS_READ + _WEBHOOKS_MANAGE
+INTEGRATIONS += _WEBHOOKS_READ + _WEBHOOKS_MANAGE
 GRANTS = {"Support": SUPPORT, "Supervisors": SUPERVISORS, "Integrations": INTEGRATIONS}
 
 

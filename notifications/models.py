@@ -29,6 +29,9 @@ class Event(models.TextChoices):
     ON_HOLD = "on_hold", "On hold"
     RETURNED_TO_SENDER = "returned_to_sender", "Returned to sender"
     DELIVERY_UNVERIFIED = "delivery_unverified", "Delivery proof needs checking (staff)"
+    # Staff-only alerts about the messaging itself (issue 6: channels and failover).
+    NOTIFICATION_DEAD_LETTERED = "notification_dead_lettered", "A message was dead-lettered (staff)"
+    DESTINATION_DISABLED = "destination_disabled", "A staff destination was disabled (staff)"
 
 
 class Channel(models.TextChoices):
@@ -37,6 +40,8 @@ class Channel(models.TextChoices):
     WHATSAPP = "whatsapp", "WhatsApp"
     PUSH = "push", "Push"
     INAPP = "inapp", "In-app feed"
+    # Staff chat: every enabled StaffDestination of the brand (Slack, Teams, Google Chat).
+    CHAT = "chat", "Staff chat (Slack / Teams / Google Chat)"
 
 
 class Audience(models.TextChoices):
@@ -312,3 +317,103 @@ class DeviceToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} device of {self.customer_id}"
+
+
+# --- Channels and failover (issue 6) ----------------------------------------------------------
+
+
+class StaffDestination(models.Model):
+    """Where a brand's staff hear about exceptions: a Slack, Teams or Google Chat destination.
+
+    The webhook URL or bot token is a secret: stored encrypted (oms_notify.crypto, key from the
+    environment), never shown back in the admin. A permanent error from the platform (revoked
+    token, deleted channel, invalid webhook) disables the destination with the reason.
+    """
+
+    class Kind(models.TextChoices):
+        SLACK_WEBHOOK = "slack_webhook", "Slack incoming webhook"
+        SLACK = "slack", "Slack channel (bot token, chat.postMessage)"
+        TEAMS = "teams", "Microsoft Teams (Workflows webhook, Adaptive Card)"
+        GOOGLE_CHAT = "google_chat", "Google Chat space webhook"
+
+    brand = models.ForeignKey(
+        Brand,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="staff_destinations",
+        help_text="Blank: receives the alerts of every brand.",
+    )
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    secret_encrypted = models.TextField(blank=True, editable=False)
+    channel = models.CharField(
+        max_length=100, blank=True, help_text="Slack bot only: the channel id (C0123...) to post in."
+    )
+    events = models.JSONField(default=list, blank=True, help_text="Staff events to receive; empty: all of them.")
+    enabled = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["brand_id", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+
+class ProviderRoute(models.Model):
+    """A brand's (or, with no brand, everyone's) providers for one channel, in the order to try them."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, null=True, blank=True, related_name="provider_routes")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    providers = models.JSONField(default=list, help_text='In order, e.g. ["sendgrid", "mailgun"].')
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "channel"], name="provider_route_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand or 'all brands'}: {self.channel} → {' → '.join(self.providers)}"
+
+
+class ProviderHealth(models.Model):
+    """The circuit of one provider, shared by every worker: open after repeated failures."""
+
+    provider = models.CharField(max_length=32, unique=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    # Open until then; past it one probe is let through (half open), whose outcome closes or re-opens it.
+    open_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "provider health"
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {'open' if self.open_until else 'closed'}"
+
+
+class ReceiptToken(models.Model):
+    """Signature tokens already used (Mailgun webhooks): a replayed request is refused."""
+
+    provider = models.CharField(max_length=32)
+    token = models.CharField(max_length=200)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "token"], name="receipt_token_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} token at {self.received_at}"
+
+
+# Signed outbound webhooks live in notifications/outbound_models.py; importing them registers them.
+from notifications.outbound_models import WebhookAttempt, WebhookEndpoint, WebhookMessage  # noqa: E402,F401

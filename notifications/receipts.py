@@ -52,7 +52,11 @@ def _apply(receipt: ProviderReceipt, target: str | None, reason: str = "") -> No
     else:
         fields["status_reason"] = reason[:200] or f"provider reported {receipt.kind}"
         fields["error_message"] = reason[:500]
-    Notification.objects.filter(pk=n.pk, status__in=_MOVABLE).update(**fields)
+    with transaction.atomic():
+        if Notification.objects.filter(pk=n.pk, status__in=_MOVABLE).update(**fields):
+            from notifications.outbound import notification_outcome  # same transaction as the change
+
+            notification_outcome(notification_id=n.pk, status=target)
 
 
 def receipts_apply_pending(*, provider: str, message_id: str) -> None:
@@ -73,6 +77,10 @@ def receipts_apply_unmatched(*, limit: int = 500, max_age_hours: int = 24) -> in
 
 
 def _target_of(receipt: ProviderReceipt) -> tuple[str | None, str]:
+    from notifications import provider_receipts  # issue 6: WhatsApp Cloud API, Mailgun, MessageBird
+
+    if receipt.provider in provider_receipts.PROVIDERS:
+        return provider_receipts.target_of(receipt)
     if receipt.provider == "twilio":
         code = receipt.payload.get("ErrorCode", "")
         return TWILIO_STATUS.get(receipt.kind), f"Twilio error {code}" if code else ""

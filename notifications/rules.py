@@ -25,6 +25,8 @@ class Rule:
 
 _ALL = (Channel.EMAIL, Channel.SMS, Channel.WHATSAPP, Channel.PUSH, Channel.INAPP)
 _QUIET = (Channel.EMAIL, Channel.PUSH, Channel.INAPP)
+# Staff hear of exceptions by email and in their chat (Slack / Teams / Google Chat destinations).
+_STAFF = (Channel.EMAIL, Channel.CHAT)
 
 DEFAULT_RULES: dict[tuple[str, str], Rule] = {
     (r.event, r.audience): r
@@ -34,17 +36,20 @@ DEFAULT_RULES: dict[tuple[str, str], Rule] = {
         Rule(Event.SPLIT_SHIPMENT, Audience.CUSTOMER, (Channel.EMAIL, Channel.INAPP)),
         Rule(Event.OUT_FOR_DELIVERY, Audience.CUSTOMER, _ALL),
         Rule(Event.DELAYED, Audience.CUSTOMER, _ALL, urgent=True),
+        Rule(Event.DELAYED, Audience.STAFF, (Channel.CHAT,), urgent=True),
         Rule(Event.DELIVERY_FAILED, Audience.CUSTOMER, _ALL, urgent=True),
-        Rule(Event.DELIVERY_FAILED, Audience.STAFF, (Channel.EMAIL,), urgent=True),
+        Rule(Event.DELIVERY_FAILED, Audience.STAFF, _STAFF, urgent=True),
         # "High-priority message" on delivery: every channel, straight away.
         Rule(Event.DELIVERED, Audience.CUSTOMER, _ALL, urgent=True),
         Rule(Event.FEEDBACK_REQUEST, Audience.CUSTOMER, (Channel.EMAIL, Channel.INAPP)),
         Rule(Event.CANCELLED, Audience.CUSTOMER, (Channel.EMAIL, Channel.SMS, Channel.INAPP), urgent=True),
         Rule(Event.ON_HOLD, Audience.CUSTOMER, (Channel.EMAIL, Channel.INAPP), urgent=True),
-        Rule(Event.ON_HOLD, Audience.STAFF, (Channel.EMAIL,), urgent=True),
+        Rule(Event.ON_HOLD, Audience.STAFF, _STAFF, urgent=True),
         Rule(Event.RETURNED_TO_SENDER, Audience.CUSTOMER, (Channel.EMAIL, Channel.SMS, Channel.INAPP), urgent=True),
-        Rule(Event.RETURNED_TO_SENDER, Audience.STAFF, (Channel.EMAIL,), urgent=True),
-        Rule(Event.DELIVERY_UNVERIFIED, Audience.STAFF, (Channel.EMAIL,), urgent=True),
+        Rule(Event.RETURNED_TO_SENDER, Audience.STAFF, _STAFF, urgent=True),
+        Rule(Event.DELIVERY_UNVERIFIED, Audience.STAFF, _STAFF, urgent=True),
+        Rule(Event.NOTIFICATION_DEAD_LETTERED, Audience.STAFF, _STAFF, urgent=True),
+        Rule(Event.DESTINATION_DISABLED, Audience.STAFF, _STAFF, urgent=True),
     ]
 }
 

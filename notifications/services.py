@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from notifications import rules
+from notifications import failover, rules
 from notifications.models import (
     Audience,
     Channel,
@@ -29,9 +29,12 @@ from notifications.models import (
 )
 from notifications.preferences import QUIET_CHANNELS, consent_refusal, customer_zone, preferences_for, quiet_hours_end
 from notifications.rendering import render_notification
+from notifications.staff_alerts import render_staff_chat as render_chat
+from notifications.staff_alerts import staff_first_wait
 from notifications.transports import TransportError, get_transport, provider_for_channel
 from oms_notify.logging import get_correlation_id
 from orders.models import DomainEvent, Order, Shipment, StatusChange
+from orders.tracking.models import DeliveryFeedback
 
 logger = logging.getLogger(__name__)
 S = Notification.Status
@@ -84,7 +87,7 @@ def notifications_create(
         if rule.audience not in audiences:
             continue
         for channel in rule.channels:
-            for recipient, provider, refusal in _recipients(order, rule.audience, channel):
+            for recipient, provider, refusal in _recipients(order, rule.audience, channel, event=event):
                 key = f"{key_source}:{event}:{rule.audience}:{channel}:{_short_hash(recipient or '-')}"
                 row = Notification(
                     idempotency_key=key,
@@ -136,20 +139,25 @@ def notifications_create(
     return created
 
 
-def _recipients(order: Order, audience: str, channel: str) -> list[tuple[str, str, str]]:
+def _recipients(order: Order, audience: str, channel: str, event: str = "") -> list[tuple[str, str, str]]:
     """(recipient, provider, refusal) triples for one channel."""
     if audience == Audience.STAFF:
+        if channel == Channel.CHAT:  # issue 6: the brand's Slack / Teams / Google Chat destinations
+            from notifications.staff_alerts import chat_recipients
+
+            return chat_recipients(order, event)
         if channel != Channel.EMAIL:
             return []
         address = settings.NOTIFY_STAFF_EMAIL or order.brand.support_email
-        return [(address, provider_for_channel(channel), "" if address else "no_address")]
+        return [(address, provider_for_channel(channel, brand=order.brand), "" if address else "no_address")]
     customer = order.customer
     prefs = preferences_for(customer)
     refusal = consent_refusal(customer, prefs, channel)
     if channel == Channel.EMAIL:
-        return [(customer.email, provider_for_channel(channel), refusal)]
+        return [(customer.email, provider_for_channel(channel, brand=order.brand), refusal)]
     if channel in (Channel.SMS, Channel.WHATSAPP):
-        return [(customer.phone, provider_for_channel(channel), refusal or ("" if customer.phone else "no_address"))]
+        provider = provider_for_channel(channel, brand=order.brand)
+        return [(customer.phone, provider, refusal or ("" if customer.phone else "no_address"))]
     if channel == Channel.PUSH:
         devices = list(DeviceToken.objects.filter(customer=customer, active=True))
         if not devices:
@@ -164,12 +172,13 @@ def enqueue_on_commit(ids: list[int]) -> None:
 
 
 def enqueue(ids: list[int]) -> None:
+    from notifications.staff_alerts import staff_first
     from notifications.tasks import send_notification
 
-    rows = list(Notification.objects.filter(pk__in=ids).values_list("pk", "queue"))
+    rows = staff_first(list(Notification.objects.filter(pk__in=ids).values_list("pk", "queue", "audience")))
     # Stamped before the send: in eager mode the task runs inside apply_async.
     Notification.objects.filter(pk__in=ids).update(enqueued_at=timezone.now())
-    for pk, queue in rows:
+    for pk, queue, _audience in rows:
         send_notification.apply_async(args=[pk], queue=queue)
 
 
@@ -192,6 +201,8 @@ def _moment_passed(n: Notification, now: datetime) -> tuple[str, str] | None:
     superseded_by = rules.SUPERSEDED_WHEN.get(n.event, set())
     if n.order.status in superseded_by:
         return S.SUPPRESSED, f"superseded: order is {n.order.status}"
+    if n.event == Event.FEEDBACK_REQUEST and DeliveryFeedback.objects.filter(order_id=n.order_id).exists():
+        return S.SUPPRESSED, "feedback already given"
     if n.event not in rules.NO_EXPIRY and now - n.created_at > timedelta(hours=settings.NOTIFY_MESSAGE_TTL_HOURS):
         return S.EXPIRED, "expired"
     if n.audience == Audience.CUSTOMER and n.channel != Channel.INAPP:
@@ -202,7 +213,12 @@ def _moment_passed(n: Notification, now: datetime) -> tuple[str, str] | None:
 
 
 def _finish(pk: int, **fields) -> None:
-    Notification.objects.filter(pk=pk).update(updated_at=timezone.now(), **fields)
+    with transaction.atomic():
+        Notification.objects.filter(pk=pk).update(updated_at=timezone.now(), **fields)
+        if fields.get("status") in (S.DELIVERED, S.FAILED):
+            from notifications.outbound import notification_outcome  # same transaction as the change
+
+            notification_outcome(notification_id=pk, status=fields["status"])
 
 
 def notification_dispatch(*, notification_id: int) -> str:
@@ -220,14 +236,20 @@ def notification_dispatch(*, notification_id: int) -> str:
         content = {}
         if n.provider == "outbox" and passed[1].startswith("superseded"):
             # The local outbox shows every message of an order's life, even one whose moment passed.
-            rendered = render_notification(n)
+            rendered = render_chat(n) if n.channel == Channel.CHAT else render_notification(n)
             content = {"subject": rendered.subject[:300], "body_text": rendered.text, "body_html": rendered.html}
         _finish(n.pk, status=passed[0], status_reason=passed[1][:200], **content)
         logger.info("notification not sent", extra={"notification": n.pk, "reason": passed[1]})
         return passed[0]
+    wait_until = staff_first_wait(n, now)  # issue 6: staff hear of an exception before the customer
+    if wait_until is not None:
+        _finish(n.pk, status=S.SCHEDULED, status_reason="staff_first", due_at=wait_until)
+        _enqueue_later(n, wait_until, now)
+        return "waiting"
+    rendered_fields: dict = {}
     if not (n.body_text or n.subject):
         try:
-            rendered = render_notification(n)
+            rendered = render_chat(n) if n.channel == Channel.CHAT else render_notification(n)
         except Exception as exc:  # a template bug: the same every time, so no retry
             logger.exception("notification could not be rendered", extra={"notification": n.pk})
             _finish(
@@ -247,8 +269,9 @@ def notification_dispatch(*, notification_id: int) -> str:
             "sms_encoding": n.sms_encoding,
             "data": n.data,
         }
-    else:
-        rendered_fields = {}
+    provider = failover.route(n)  # issue 6: an open circuit hands the message to the next provider
+    if provider != n.provider:
+        n.provider = rendered_fields["provider"] = provider
     transport = get_transport(n.provider)
     number = n.attempts + 1
     # One write before the call: the rendered content (kept for the log) and the attempt count.
@@ -258,13 +281,15 @@ def notification_dispatch(*, notification_id: int) -> str:
         result = transport.send(n)
     except TransportError as exc:
         latency = int((time.perf_counter() - clock) * 1000)
-        return _record_failure(n, exc, number=number, started=started, latency=latency)
+        return _failed(n, exc, number=number, started=started, latency=latency)
     except Exception as exc:  # an SDK surprise: retried like a transient error, dead-lettered in the end
         logger.exception("transport raised", extra={"notification": n.pk, "provider": n.provider})
         latency = int((time.perf_counter() - clock) * 1000)
         failure = TransportError(f"{type(exc).__name__}: {exc}", code="unexpected")
-        return _record_failure(n, failure, number=number, started=started, latency=latency)
+        return _failed(n, failure, number=number, started=started, latency=latency)
     latency = int((time.perf_counter() - clock) * 1000)
+    if failover.applies(n):
+        failover.record_success(n.provider)
     with transaction.atomic():
         DeliveryAttempt.objects.create(
             notification=n,
@@ -292,6 +317,70 @@ def notification_dispatch(*, notification_id: int) -> str:
         extra={"notification": n.pk, "event": n.event, "channel": n.channel, "provider": n.provider, "ms": latency},
     )
     return "sent"
+
+
+# --- failover, destinations, dead-letter alerts (issue 6) ----------------------------------------
+
+
+def _enqueue_later(n: Notification, due: datetime, now: datetime) -> None:
+    from notifications.tasks import send_notification
+
+    # Eager mode (demo, tests) would run a countdown at once: the sweeper picks the row up instead.
+    if not send_notification.app.conf.task_always_eager:
+        Notification.objects.filter(pk=n.pk).update(enqueued_at=due)
+        send_notification.apply_async(args=[n.pk], queue=n.queue, countdown=max(0.0, (due - now).total_seconds()))
+
+
+def _failed(n: Notification, exc: TransportError, *, number: int, started: datetime, latency: int) -> str:
+    """A failed attempt: fail over to the next provider, disable a dead destination, or retry/fail as before."""
+    circuit_open = failover.record_failure(n.provider, exc) if failover.applies(n) else False
+    last = number >= settings.NOTIFY_MAX_ATTEMPTS
+    target = None if last else failover.next_provider(n, exc, circuit_open=circuit_open)
+    if target is not None:
+        with transaction.atomic():
+            DeliveryAttempt.objects.create(
+                notification=n,
+                number=number,
+                provider=n.provider,
+                started_at=started,
+                latency_ms=latency,
+                outcome=DeliveryAttempt.Outcome.TRANSIENT,
+                http_status=exc.http_status,
+                error_code=exc.code[:64],
+                error_message=f"{exc.message} (failing over to {target})"[:500],
+                retry_at=timezone.now(),
+            )
+            _finish(
+                n.pk,
+                status=S.PENDING,
+                status_reason=f"failover from {n.provider}"[:200],
+                provider=target,
+                due_at=None,
+                error_code=exc.code[:64],
+                error_message=exc.message[:500],
+            )
+        _count("failover")
+        logger.warning(
+            "notification failing over",
+            extra={"notification": n.pk, "provider": n.provider, "to": target, "code": exc.code},
+        )
+        enqueue([n.pk])
+        return "failover"
+    outcome = _record_failure(n, exc, number=number, started=started, latency=latency)
+    if exc.permanent and exc.scope == "destination" and n.recipient.startswith("destination:"):
+        from notifications.destinations import destination_disable, destination_of
+
+        destination_disable(destination=destination_of(n), reason=exc.message, notification=n)
+    if outcome == "dead_lettered" and n.audience == Audience.CUSTOMER:
+        from notifications.staff_alerts import staff_alert
+
+        staff_alert(
+            order=n.order,
+            event=Event.NOTIFICATION_DEAD_LETTERED,
+            key_source=f"dl{n.pk}",
+            data={"reason": f"{n.get_channel_display()} via {n.provider}: {exc.message}"[:300]},
+        )
+    return outcome
 
 
 def retry_delay(attempt: int, retry_after: float | None = None) -> float:

@@ -6,6 +6,7 @@ Unset, the project runs as the zero-setup demo: SQLite, tasks in-process, local 
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -344,7 +345,87 @@ NETGUARD_ALLOW_HTTP = env.bool("NETGUARD_ALLOW_HTTP", default=DEBUG)
 NETGUARD_ALLOW_LOOPBACK = env.bool("NETGUARD_ALLOW_LOOPBACK", default=DEBUG)
 
 # --- Tracking page ---
+# A tracking link stops working this many days after delivery (or after the order closed).
+TRACKING_TOKEN_DAYS_AFTER_DELIVERY = env.int("TRACKING_TOKEN_DAYS_AFTER_DELIVERY", default=90)
+# Order lookups (/track/) allowed per client IP per window; then 429 until the window ends.
+TRACKING_LOOKUP_LIMIT = env.int("TRACKING_LOOKUP_LIMIT", default=10)
+TRACKING_LOOKUP_WINDOW_SECONDS = env.int("TRACKING_LOOKUP_WINDOW_SECONDS", default=600)
+# How often the page's script asks the JSON endpoint for news.
+TRACKING_POLL_SECONDS = env.int("TRACKING_POLL_SECONDS", default=30)
+# A feedback response can be changed for this many days after it was first given.
+TRACKING_FEEDBACK_EDIT_DAYS = env.int("TRACKING_FEEDBACK_EDIT_DAYS", default=7)
 
 # --- Channels and failover ---
+# Slack chat.postMessage (bot token; a destination may carry its own) and incoming webhooks.
+SLACK_BOT_TOKEN = env.str("SLACK_BOT_TOKEN", default="")
+SLACK_API_BASE_URL = env.str("SLACK_API_BASE_URL", default="https://slack.com/api/")
+# WhatsApp Cloud API (Meta): approved templates per event, JSON {"delayed": {"name": "...", "language": "en_US"}}.
+WHATSAPP_ACCESS_TOKEN = env.str("WHATSAPP_ACCESS_TOKEN", default="")
+WHATSAPP_PHONE_NUMBER_ID = env.str("WHATSAPP_PHONE_NUMBER_ID", default="")
+WHATSAPP_APP_SECRET = env.str("WHATSAPP_APP_SECRET", default="")
+WHATSAPP_API_BASE_URL = env.str("WHATSAPP_API_BASE_URL", default="https://graph.facebook.com/v21.0")
+WHATSAPP_VERIFY_TOKEN = env.str("WHATSAPP_VERIFY_TOKEN", default="")
+WHATSAPP_TEMPLATES = env.json("WHATSAPP_TEMPLATES", default={})
+# Mailgun (EU accounts: https://api.eu.mailgun.net).
+MAILGUN_API_KEY = env.str("MAILGUN_API_KEY", default="")
+MAILGUN_DOMAIN = env.str("MAILGUN_DOMAIN", default="")
+MAILGUN_API_BASE_URL = env.str("MAILGUN_API_BASE_URL", default="https://api.mailgun.net")
+MAILGUN_WEBHOOK_SIGNING_KEY = env.str("MAILGUN_WEBHOOK_SIGNING_KEY", default="")
+MAILGUN_WEBHOOK_MAX_AGE = env.int("MAILGUN_WEBHOOK_MAX_AGE", default=900)
+# MessageBird SMS; status reports are signed (MessageBird-Signature-JWT) with the signing key.
+MESSAGEBIRD_ACCESS_KEY = env.str("MESSAGEBIRD_ACCESS_KEY", default="")
+MESSAGEBIRD_API_BASE_URL = env.str("MESSAGEBIRD_API_BASE_URL", default="https://rest.messagebird.com")
+MESSAGEBIRD_ORIGINATOR = env.str("MESSAGEBIRD_ORIGINATOR", default="")
+MESSAGEBIRD_SIGNING_KEY = env.str("MESSAGEBIRD_SIGNING_KEY", default="")
+# Failover: providers per channel in order (JSON), e.g. {"email": ["sendgrid", "mailgun"]}; brands
+# override it in the admin (Provider routes). Unconfigured providers are skipped.
+NOTIFY_PROVIDER_ORDER = env.json("NOTIFY_PROVIDER_ORDER", default={})
+# A message moves to the next provider after this many transient failures with one provider.
+NOTIFY_FAILOVER_AFTER_ATTEMPTS = env.int("NOTIFY_FAILOVER_AFTER_ATTEMPTS", default=2)
+# A provider's circuit opens after this many failures in a row, for this many seconds.
+NOTIFY_CIRCUIT_FAILURES = env.int("NOTIFY_CIRCUIT_FAILURES", default=5)
+NOTIFY_CIRCUIT_OPEN_SECONDS = env.int("NOTIFY_CIRCUIT_OPEN_SECONDS", default=60)
+# A customer message waits at most this long for the staff alert of the same event to go first.
+NOTIFY_STAFF_FIRST_WAIT_SECONDS = env.int("NOTIFY_STAFF_FIRST_WAIT_SECONDS", default=30)
 
 # --- Sources and outbound webhooks ---
+# Order sources (orders/sources): bootstrap secrets per source; per-shop secrets live encrypted in
+# SourceAccount rows (admin), two valid at a time while rotating.
+SOURCE_WEBHOOK_SECRETS = {
+    "shopify": env.str("SOURCE_SHOPIFY_WEBHOOK_SECRET", default=""),
+    "woocommerce": env.str("SOURCE_WOOCOMMERCE_WEBHOOK_SECRET", default=""),
+    "generic": env.str("SOURCE_GENERIC_WEBHOOK_SECRET", default=""),
+}
+SOURCE_WEBHOOK_MAX_BYTES = env.int("SOURCE_WEBHOOK_MAX_BYTES", default=2 * 1024 * 1024)
+SOURCE_SIGNATURE_TOLERANCE_SECONDS = env.int("SOURCE_SIGNATURE_TOLERANCE_SECONDS", default=300)
+SOURCE_SWEEP_AFTER_SECONDS = env.int("SOURCE_SWEEP_AFTER_SECONDS", default=120)
+SOURCE_SWEEP_BATCH = env.int("SOURCE_SWEEP_BATCH", default=500)
+# A fulfillment or status change that beat its order is retried by the sweeper this many times.
+SOURCE_WAITING_MAX_ATTEMPTS = env.int("SOURCE_WAITING_MAX_ATTEMPTS", default=30)
+# Dead letters worth a staff alert: order value at least this, or a customer with this many orders.
+SOURCE_HIGH_IMPACT_VALUE = Decimal(env.str("SOURCE_HIGH_IMPACT_VALUE", default="500"))
+SOURCE_VIP_ORDER_COUNT = env.int("SOURCE_VIP_ORDER_COUNT", default=5)
+# Outbound webhooks (notifications/outbound.py): Standard Webhooks, retried from a due_at column.
+# Seconds after the first try for each retry (Svix's schedule: 8 attempts over about 27 hours).
+OUTBOUND_WEBHOOK_SCHEDULE = env.list(
+    "OUTBOUND_WEBHOOK_SCHEDULE", cast=int, default=[5, 300, 1800, 7200, 18000, 36000, 36000]
+)
+OUTBOUND_WEBHOOK_JITTER = env.float("OUTBOUND_WEBHOOK_JITTER", default=0.2)
+OUTBOUND_WEBHOOK_DISABLE_AFTER_DAYS = env.int("OUTBOUND_WEBHOOK_DISABLE_AFTER_DAYS", default=5)
+OUTBOUND_WEBHOOK_CONNECT_TIMEOUT = env.float("OUTBOUND_WEBHOOK_CONNECT_TIMEOUT", default=3.05)
+OUTBOUND_WEBHOOK_READ_TIMEOUT = env.float("OUTBOUND_WEBHOOK_READ_TIMEOUT", default=10.0)
+OUTBOUND_WEBHOOK_MAX_REDIRECTS = env.int("OUTBOUND_WEBHOOK_MAX_REDIRECTS", default=3)
+CELERY_TASK_ROUTES.update(
+    {
+        "orders.sources.tasks.process_intake": {"queue": "default"},
+        "orders.sources.tasks.sweep_intakes": {"queue": "default"},
+        "notifications.outbound_tasks.deliver_webhook": {"queue": "default"},
+        "notifications.outbound_tasks.sweep_webhooks": {"queue": "default"},
+    }
+)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "sources-sweep": {"task": "orders.sources.tasks.sweep_intakes", "schedule": timedelta(minutes=2)},
+        "outbound-webhooks-sweep": {"task": "notifications.outbound_tasks.sweep_webhooks", "schedule": 30.0},
+    }
+)

@@ -524,3 +524,10 @@ class StatusChangeAdmin(admin.ModelAdmin):
     @admin.display(description="Subject")
     def subject(self, obj: StatusChange) -> str:
         return _subject(obj)
+
+
+# Order intake: source accounts, raw payloads and dead letters, validation rules, health.
+from orders.sources import admin as _sources_admin  # noqa: E402,F401
+
+# The tracking page's records (feedback flagged for support, delivery wishes, visits).
+from orders.tracking import admin as _tracking_admin  # noqa: E402,F401

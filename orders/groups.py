@@ -36,7 +36,8 @@ GROUPS = {SUPPORT: SUPPORT_PERMISSIONS, SUPERVISORS: SUPERVISOR_PERMISSIONS, INT
 
 
 def ensure_groups(app_config=None, apps=None, using="default", **_kwargs) -> None:
-    """Create or top up the groups. Safe to run again; called after migrate and by the migration."""
+    """Create or top up the groups. Safe to run again: migration 0002 calls it, and so do the tests
+    after a transactional test flushed the database."""
     from django.apps import apps as global_apps
 
     apps = apps or global_apps

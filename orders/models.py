@@ -462,3 +462,16 @@ class DomainEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} #{self.pk}"
+
+
+# Order-intake records live in orders/sources/models.py; importing them here registers them with the app.
+from orders.sources.models import RawIntake, SourceAccount, SourceOrderState, ValidationRule  # noqa: E402,F401
+
+# Tracking-page records live in orders/tracking/models.py; importing them here registers them with the app.
+from orders.tracking.models import (  # noqa: E402,F401
+    DeliveryFeedback,
+    DeliveryPreference,
+    DeliveryRequest,
+    TrackingSettings,
+    TrackingVisit,
+)

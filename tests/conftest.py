@@ -10,11 +10,15 @@ def django_db_setup(django_db_setup, django_db_blocker):
     A transactional test flushes the database when it ends; with --reuse-db the next run would
     otherwise start without them.
     """
+    from carriers.groups import grant_carrier_permissions
     from notifications.groups import grant_notification_permissions
     from orders.groups import ensure_groups
     from orders.services import brand_default
+    from orders.sources.groups import grant_intake_permissions
 
     with django_db_blocker.unblock():
         ensure_groups()
+        grant_carrier_permissions()
         grant_notification_permissions()
+        grant_intake_permissions()
         brand_default()

@@ -15,8 +15,10 @@ os.environ.setdefault("DJANGO_READ_DOT_ENV_FILE", "false")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 # A real Redis broker, one database per parallel test worker; tasks still run in-process unless a
 # test (tests/e2e) starts a real worker and switches eager mode off.
+# Always per worker (tests with a real worker flush their database): TEST_REDIS_DB_BASE moves the range.
 _xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-os.environ.setdefault("CELERY_BROKER_URL", f"redis://127.0.0.1:6379/{10 + int(_xdist_worker[2:] or 0)}")
+_redis_db = int(os.environ.get("TEST_REDIS_DB_BASE", "10")) + int(_xdist_worker[2:] or 0)
+os.environ["CELERY_BROKER_URL"] = f"redis://127.0.0.1:6379/{_redis_db}"
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 # Fake providers and subscriber endpoints listen on 127.0.0.1; SSRF tests switch these off.
 os.environ.setdefault("NETGUARD_ALLOW_HTTP", "true")

@@ -11,7 +11,7 @@ from django.http import Http404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
@@ -34,6 +34,7 @@ from orders.api.serializers import (
 )
 from orders.exceptions import OrderConflict, TransitionRefused
 from orders.models import Order, Shipment, ShipmentLine, StatusChange
+from orders.sources.validation import api_refusals
 
 
 def _shipments_with_details() -> QuerySet[Shipment]:
@@ -206,6 +207,10 @@ class OrderViewSet(viewsets.GenericViewSet):
     def create(self, request: Request) -> Response:
         serializer = OrderCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        # The order sources' validation rules (orders/sources/validation.py) govern this entry too.
+        refusals = api_refusals(data=request.data)
+        if refusals:
+            raise ValidationError(refusals)
         try:
             order, created = services.order_create(**serializer.intake(), actor=request.user)
         except OrderConflict as exc:

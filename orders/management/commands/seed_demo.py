@@ -477,3 +477,9 @@ class Command(BaseCommand):
         out.write(f"\nAPI token (user api, group {INTEGRATIONS}): {token.key}")
         out.write(f'  curl -H "Authorization: Token {token.key}" {site}/api/v1/orders/')
         out.write(f"  API docs: {site}/api/docs/")
+        out.write(f"\nMessages a customer would get (staff login): {site}/outbox/")
+        out.write(f"Tracking pages, one per status (order lookup at {site}/track/):")
+        for status in OrderStatus.values:
+            order = Order.objects.filter(status=status).order_by("-id").first()
+            if order:
+                out.write(f"  {status:<20} {order.tracking_url}")
