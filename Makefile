@@ -55,8 +55,8 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(PY)
 # --- make demo -------------------------------------------------------------------------------
 demo: $(VENV)/.runtime-installed
 	@mkdir -p var
-	$(DEMO_ENV) $(PY) manage.py migrate --no-input -v 0
-	$(DEMO_ENV) $(PY) manage.py seed_demo --reset-passwords
+	$(DEMO_ENV) $(PY) manage.py migrate --no-input -v 0 --skip-checks
+	$(DEMO_ENV) $(PY) manage.py seed_demo --reset-passwords --skip-checks
 	@echo
 	@echo "Serving the demo on http://127.0.0.1:$(DEMO_PORT)/admin/ (log in with the admin login above). Ctrl-C stops it."
 	$(DEMO_ENV) $(PY) manage.py runserver 127.0.0.1:$(DEMO_PORT)

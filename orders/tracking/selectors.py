@@ -335,6 +335,8 @@ def _shipment_view(shipment: Shipment, *, confirmed_at, order: Order, w: Words, 
             check=check,
             check_text=w[check] if check else "",
         )
+        if not (proof.signed_by or proof.photo_url or proof.signature_url or proof.check):
+            proof = None  # nothing to show: no empty "Proof of delivery" heading
     origin = next((e.city for e in events if e.city), "")
     return ShipmentView(
         tracking_id=shipment.tracking_id,
