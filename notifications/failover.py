@@ -26,7 +26,7 @@ from orders.models import Brand
 DEFAULT_ORDER: dict[str, list[str]] = {
     Channel.EMAIL: ["sendgrid", "mailgun"],
     Channel.SMS: ["twilio", "messagebird"],
-    Channel.WHATSAPP: ["whatsapp_cloud", "twilio"],
+    Channel.WHATSAPP: ["whatsapp_cloud", "twilio", "messagebird_whatsapp"],
 }
 
 
@@ -38,6 +38,10 @@ def configured(provider: str, channel: str) -> bool:
         "messagebird": lambda: bool(s.MESSAGEBIRD_ACCESS_KEY and s.MESSAGEBIRD_ORIGINATOR),
         "whatsapp_cloud": lambda: bool(s.WHATSAPP_ACCESS_TOKEN and s.WHATSAPP_PHONE_NUMBER_ID),
     }
+    if provider == "messagebird_whatsapp":
+        from notifications.transports import messagebird_whatsapp
+
+        return messagebird_whatsapp.configured()
     if provider == "twilio":
         from notifications.transports.twilio import TwilioTransport
 

@@ -26,6 +26,7 @@ def _channel_transports() -> tuple[type[Transport], ...]:
     from notifications.transports.google_chat import GoogleChatTransport
     from notifications.transports.mailgun import MailgunTransport
     from notifications.transports.messagebird import MessageBirdTransport
+    from notifications.transports.messagebird_whatsapp import MessageBirdWhatsAppTransport
     from notifications.transports.slack import SlackTransport, SlackWebhookTransport
     from notifications.transports.teams import TeamsTransport
     from notifications.transports.whatsapp_cloud import WhatsAppCloudTransport
@@ -38,6 +39,7 @@ def _channel_transports() -> tuple[type[Transport], ...]:
         WhatsAppCloudTransport,
         MailgunTransport,
         MessageBirdTransport,
+        MessageBirdWhatsAppTransport,
     )
 
 

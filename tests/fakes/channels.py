@@ -261,3 +261,56 @@ class FakeMessageBird(FakeServer):
             "recipients": {"totalCount": len(items), "totalSentCount": len(items), "items": items},
         }
         return Reply.json(201, answer)
+
+
+class FakeMessageBirdConversations(FakeServer):
+    """Conversations API POST /v1/send, "Authorization: AccessKey <key>", WhatsApp template ("hsm") messages.
+
+    Checks what MessageBird checks: the access key (401, code 1001 as in its error example), a
+    known WhatsApp channel as `from`, a recipient number, type "hsm" with namespace, templateName,
+    language {policy, code} and params [{default}] of an approved template; answers 202 with
+    {"id", "status": "accepted"} (the shape of the Go SDK's messageSendResponse.json fixture).
+    """
+
+    def __init__(self, access_key: str = "live_testaccesskey", channel_id: str = "619747f69cf940a98fb443140ce9aed2"):
+        super().__init__()
+        self.access_key, self.channel_id = access_key, channel_id
+        self.namespace = "fa7dc6ea_f838_47e1_884c_965e50f358b6"
+        # (namespace, template, language) -> number of parameters the approved template takes.
+        self.templates = {(self.namespace, "order_delayed", "en_US"): 3, (self.namespace, "order_delayed", "es"): 3}
+
+    @staticmethod
+    def _error(status: int, code: int, description: str, parameter: str | None = None) -> Reply:
+        return Reply.json(status, {"errors": [{"code": code, "description": description, "parameter": parameter}]})
+
+    def respond(self, request: Recorded) -> Reply:
+        if request.headers.get("authorization") != f"AccessKey {self.access_key}":
+            return self._error(401, 1001, "You are requesting with an invalid credential.")
+        if request.method != "POST" or request.path != "/v1/send":
+            return self._error(404, 1003, "Not found")
+        try:
+            body = request.json if "json" in request.headers.get("content-type", "") else None
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return self._error(400, 21, "Request body is not valid JSON")
+        if body.get("from") != self.channel_id:
+            return self._error(404, 1003, "channel not found", "from")
+        if not str(body.get("to", "")).lstrip("+").isdigit():
+            return self._error(400, 21, "to is invalid", "to")
+        if body.get("type") != "hsm":
+            # Outside the 24 h window WhatsApp only takes templates.
+            return self._error(400, 21, "type must be hsm for business-initiated messages", "type")
+        hsm = (body.get("content") or {}).get("hsm") or {}
+        language = hsm.get("language") or {}
+        if language.get("policy") not in ("deterministic", "fallback") or not language.get("code"):
+            return self._error(400, 21, "content.hsm.language is invalid", "content.hsm.language")
+        params = hsm.get("params")
+        if not isinstance(params, list) or not all(isinstance(p, dict) and "default" in p for p in params):
+            return self._error(400, 21, "content.hsm.params is invalid", "content.hsm.params")
+        key = (hsm.get("namespace"), hsm.get("templateName"), language["code"])
+        if key not in self.templates:
+            return self._error(400, 21, "template not found", "content.hsm.templateName")
+        if len(params) != self.templates[key]:
+            return self._error(400, 21, "wrong number of template parameters", "content.hsm.params")
+        return Reply.json(202, {"id": secrets.token_hex(16), "status": "accepted"})
