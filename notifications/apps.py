@@ -20,4 +20,9 @@ class NotificationsConfig(AppConfig):
         from notifications import outbound, outbound_tasks  # noqa: F401
 
         events.register(outbound.on_domain_event)
+        # High-impact intake failures reach the staff chat (issue 7), not only the alert log.
+        from notifications.staff_alerts import on_intake_failure
+        from orders.sources.services import register_alert_handler
+
+        register_alert_handler(on_intake_failure)
         post_migrate.connect(grant_notification_permissions, sender=self, dispatch_uid="notifications-permissions")

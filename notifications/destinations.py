@@ -64,9 +64,19 @@ def destination_disable(
     if not changed:
         return False
     logger.error("staff destination disabled", extra={"destination": destination.pk, "reason": reason[:200]})
-    if notification is not None:
-        from notifications import staff_alerts
+    from notifications import staff_alerts
 
+    if notification is None or notification.order_id is None:
+        # No order to hang it on (disabled from the admin, or while carrying an alert about the system).
+        staff_alerts.staff_system_alert(
+            brand=destination.brand,
+            event="destination_disabled",
+            key=f"dest{destination.pk}:{int(timezone.now().timestamp())}",
+            title=f"A staff destination was disabled: {destination.name}",
+            facts=[("Destination", f"{destination.name} ({destination.get_kind_display()})"), ("Reason", reason[:300])],
+            admin_url=settings.SITE_URL + reverse("admin:notifications_staffdestination_change", args=[destination.pk]),
+        )
+    else:
         staff_alerts.staff_alert(
             order=notification.order,
             event="destination_disabled",

@@ -173,7 +173,9 @@ class Notification(models.Model):
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     idempotency_key = models.CharField(max_length=200, unique=True)
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications")
+    # Null only for staff alerts about the system itself (an intake that never became an order, a
+    # disabled webhook endpoint): they go to the staff chat with their facts in `data`.
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications", null=True, blank=True)
     shipment = models.ForeignKey(Shipment, on_delete=models.SET_NULL, null=True, blank=True)
     customer = models.ForeignKey(Customer, on_delete=models.SET_NULL, null=True, blank=True)
     domain_event = models.ForeignKey(DomainEvent, on_delete=models.SET_NULL, null=True, blank=True)

@@ -20,6 +20,7 @@ import random
 import time
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 import urllib3
 from django.conf import settings
@@ -103,12 +104,14 @@ def endpoint_enable(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
 
 
 def endpoint_disable(*, endpoint: WebhookEndpoint, reason: str) -> None:
+    disabled_at = timezone.now()
     updated = WebhookEndpoint.objects.filter(pk=endpoint.pk, enabled=True).update(
-        enabled=False, disabled_at=timezone.now(), disabled_reason=reason[:300]
+        enabled=False, disabled_at=disabled_at, disabled_reason=reason[:300]
     )
     if not updated:
-        return
-    # Staff are told through the alert log (routed to the on-call channel) with what to do next.
+        return  # already disabled: this incident has been reported
+    admin_url = f"{settings.SITE_URL}/admin/notifications/webhookendpoint/{endpoint.pk}/change/"
+    # The alert log stays (log routing, on-call paging) ...
     alerts.error(
         "outbound webhook endpoint disabled",
         extra={
@@ -116,8 +119,26 @@ def endpoint_disable(*, endpoint: WebhookEndpoint, reason: str) -> None:
             "endpoint": endpoint.pk,
             "url": endpoint.url,
             "reason": reason[:300],
-            "admin_url": f"{settings.SITE_URL}/admin/notifications/webhookendpoint/{endpoint.pk}/change/",
+            "admin_url": admin_url,
         },
+    )
+    # ... and people hear it in the staff chat (or the outbox): once per disablement, keyed by its time.
+    from notifications.staff_alerts import staff_system_alert
+
+    parts = urlsplit(endpoint.url)
+    # Scheme, host and path only: user info or a query string may carry the receiver's token.
+    shown = f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"[:300]
+    staff_system_alert(
+        brand=endpoint.brand,
+        event="webhook_endpoint_disabled",
+        key=f"endpoint{endpoint.pk}:{disabled_at.isoformat()}",
+        title=f"Outbound webhook endpoint disabled: {endpoint.description or parts.hostname}",
+        facts=[
+            ("Endpoint", shown),
+            ("Why", reason[:300]),
+            ("Next", "fix the receiver, then enable the endpoint and replay what failed since it broke"),
+        ],
+        admin_url=admin_url,
     )
 
 

@@ -199,7 +199,7 @@ def _claim(pk: int, now: datetime) -> bool:
 
 def _moment_passed(n: Notification, now: datetime) -> tuple[str, str] | None:
     superseded_by = rules.SUPERSEDED_WHEN.get(n.event, set())
-    if n.order.status in superseded_by:
+    if n.order_id is not None and n.order.status in superseded_by:
         return S.SUPPRESSED, f"superseded: order is {n.order.status}"
     if n.event == Event.FEEDBACK_REQUEST and DeliveryFeedback.objects.filter(order_id=n.order_id).exists():
         return S.SUPPRESSED, "feedback already given"

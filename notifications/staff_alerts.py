@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from notifications.destinations import admin_order_url, chat_facts
-from notifications.models import Audience, Notification
+from notifications.models import Audience, Channel, Notification
 from notifications.rendering import Rendered
-from orders.models import Order
+from orders.models import Brand, Order
 
 S = Notification.Status
 STAFF_FIRST_RECHECK_SECONDS = 2.0
@@ -32,12 +32,22 @@ TITLES = {
     "returned_to_sender": "Returned to sender",
     "notification_dead_lettered": "A customer message was dead-lettered",
     "destination_disabled": "A staff destination was disabled",
+    "intake_failed": "A high-impact order intake failed",
+    "webhook_endpoint_disabled": "An outbound webhook endpoint was disabled",
 }
 
 
 def render_staff_chat(notification: Notification) -> Rendered:
     """Title, text and facts for Slack / Teams / Google Chat (staff messages are English)."""
     order = notification.order
+    if order is None:  # an alert about the system: its title, facts and admin link were written with it
+        data = notification.data or {}
+        facts = [tuple(fact) for fact in data.get("facts") or []]
+        title = str(data.get("title") or TITLES.get(notification.event, notification.event))
+        lines = [title, *(f"{label}: {value}" for label, value in facts), f"Admin: {data.get('admin_url', '')}"]
+        return Rendered(
+            subject=title[:300], text="\n".join(lines), data={"facts": facts, "admin_url": data.get("admin_url", "")}
+        )
     title = f"[{order.brand.name}] {TITLES.get(notification.event, notification.get_event_display())}: {order.number}"
     facts = chat_facts(notification)
     admin_url = admin_order_url(order)
@@ -63,6 +73,66 @@ def staff_alert(*, order: Order, event: str, key_source: str, data: dict | None 
 
     return services.notifications_create(
         order=order, event=event, key_source=key_source, audiences=(Audience.STAFF,), data=data or {}
+    )
+
+
+def staff_system_alert(
+    *, brand: Brand | None, event: str, key: str, title: str, facts: list[tuple[str, str]], admin_url: str
+) -> list[Notification]:
+    """An alert about the system itself (no order): one row per staff chat destination, else the outbox.
+
+    `key` names the incident (a dead letter, one disablement of an endpoint): the rows' idempotency
+    keys derive from it, so the same incident alerts once however often it is reported.
+    """
+    from notifications import services
+    from notifications.destinations import destinations_for
+    from orders.services import brand_default
+
+    brand = brand or brand_default()
+    name = f"[{brand.name}] {title}"
+    recipients = [(f"destination:{d.pk}", d.kind) for d in destinations_for(brand=brand, event=event)]
+    rows = [
+        Notification(
+            idempotency_key=f"sys:{key}:{event}:{recipient}"[:200],
+            event=event,
+            audience=Audience.STAFF,
+            channel=Channel.CHAT,
+            provider=provider,
+            recipient=recipient,
+            urgent=True,
+            queue="critical",
+            data={"title": name[:300], "facts": [list(f) for f in facts], "admin_url": admin_url},
+        )
+        for recipient, provider in recipients or [("staff-chat", "outbox")]
+    ]
+    known = set(
+        Notification.objects.filter(idempotency_key__in=[n.idempotency_key for n in rows]).values_list(
+            "idempotency_key", flat=True
+        )
+    )
+    created = Notification.objects.bulk_create([n for n in rows if n.idempotency_key not in known])
+    services.enqueue_on_commit([n.pk for n in created])
+    return created
+
+
+def on_intake_failure(raw, alert: dict) -> list[Notification]:
+    """Registered with orders.sources: a high-impact dead letter reaches the staff chat, once per intake."""
+    value = f"{alert.get('order_value', '')} {alert.get('currency', '')}".strip()
+    facts = [
+        ("Source", f"{alert.get('source', '')} {alert.get('account', '')}".strip()),
+        ("Order", str(alert.get("external_id") or "(not parsed)")),
+        ("Value", value or "unknown"),
+        ("Customer tier", str(alert.get("customer_tier") or "new")),
+        ("Why", f"{alert.get('status', '')}: {alert.get('reason', '')}"[:300]),
+    ]
+    brand = raw.account.brand if raw.account_id and raw.account.brand_id else None
+    return staff_system_alert(
+        brand=brand,
+        event="intake_failed",
+        key=f"intake{raw.pk}",
+        title=f"Order intake failed: {raw.source} {alert.get('external_id') or f'#{raw.pk}'} ({value})",
+        facts=facts,
+        admin_url=str(alert.get("admin_url") or ""),
     )
 
 

@@ -377,6 +377,15 @@ MESSAGEBIRD_ACCESS_KEY = env.str("MESSAGEBIRD_ACCESS_KEY", default="")
 MESSAGEBIRD_API_BASE_URL = env.str("MESSAGEBIRD_API_BASE_URL", default="https://rest.messagebird.com")
 MESSAGEBIRD_ORIGINATOR = env.str("MESSAGEBIRD_ORIGINATOR", default="")
 MESSAGEBIRD_SIGNING_KEY = env.str("MESSAGEBIRD_SIGNING_KEY", default="")
+# MessageBird WhatsApp (Conversations API, POST /v1/send): the WhatsApp channel id, the account's
+# template namespace and the approved templates per event (same JSON shape as WHATSAPP_TEMPLATES,
+# which is used when this is empty).
+MESSAGEBIRD_CONVERSATIONS_BASE_URL = env.str(
+    "MESSAGEBIRD_CONVERSATIONS_BASE_URL", default="https://conversations.messagebird.com"
+)
+MESSAGEBIRD_WHATSAPP_CHANNEL_ID = env.str("MESSAGEBIRD_WHATSAPP_CHANNEL_ID", default="")
+MESSAGEBIRD_WHATSAPP_NAMESPACE = env.str("MESSAGEBIRD_WHATSAPP_NAMESPACE", default="")
+MESSAGEBIRD_WHATSAPP_TEMPLATES = env.json("MESSAGEBIRD_WHATSAPP_TEMPLATES", default={})
 # Failover: providers per channel in order (JSON), e.g. {"email": ["sendgrid", "mailgun"]}; brands
 # override it in the admin (Provider routes). Unconfigured providers are skipped.
 NOTIFY_PROVIDER_ORDER = env.json("NOTIFY_PROVIDER_ORDER", default={})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -48,6 +49,18 @@ WAITING_FOR_ORDER = "waiting for the order"
 
 class InactiveAccount(Exception):
     pass
+
+
+# Who tells people about a high-impact failure, beyond the log record: `orders` imports no
+# notifications code, so the notifications app registers its staff alert here at start-up.
+AlertHandler = Callable[[RawIntake, dict], None]
+_alert_handlers: list[AlertHandler] = []
+
+
+def register_alert_handler(handler: AlertHandler) -> AlertHandler:
+    if handler not in _alert_handlers:
+        _alert_handlers.append(handler)
+    return handler
 
 
 # --- accounts and secrets ------------------------------------------------------------------------
@@ -209,22 +222,29 @@ def _alert_if_high_impact(raw: RawIntake) -> None:
     high = raw.order_value >= settings.SOURCE_HIGH_IMPACT_VALUE or raw.customer_tier == "vip"
     if not high or raw.alerted_at is not None or raw.error.startswith(WAITING_FOR_ORDER):
         return
-    alerts.error(
-        "high-impact order intake failed",
-        extra={
-            "event": "intake.high_impact_failure",
-            "intake": raw.pk,
-            "source": raw.source,
-            "account": raw.account.identifier if raw.account_id else "",
-            "external_id": raw.external_id,
-            "order_value": str(raw.order_value),
-            "currency": raw.currency,
-            "customer_tier": raw.customer_tier,
-            "reason": raw.error[:300],
-            "admin_url": f"{settings.SITE_URL}/admin/orders/rawintake/{raw.pk}/change/",
-        },
-    )
-    RawIntake.objects.filter(pk=raw.pk).update(alerted_at=timezone.now())
+    alert = {
+        "event": "intake.high_impact_failure",
+        "intake": raw.pk,
+        "source": raw.source,
+        "account": raw.account.identifier if raw.account_id else "",
+        "external_id": raw.external_id,
+        "order_value": str(raw.order_value),
+        "currency": raw.currency,
+        "customer_tier": raw.customer_tier,
+        "status": raw.status,
+        "reason": raw.error[:300],
+        "admin_url": f"{settings.SITE_URL}/admin/orders/rawintake/{raw.pk}/change/",
+    }
+    alerts.error("high-impact order intake failed", extra=alert)
+    # Once per dead letter: the row is locked by intake_process, and alerted_at survives retries.
+    raw.alerted_at = timezone.now()
+    RawIntake.objects.filter(pk=raw.pk).update(alerted_at=raw.alerted_at)
+    for handler in list(_alert_handlers):
+        try:
+            with transaction.atomic():
+                handler(raw, alert)
+        except Exception:  # a broken alert path must not turn a dead letter into a lost payload
+            logger.exception("intake alert handler failed", extra={"intake": raw.pk})
 
 
 def _is_stale(incoming: datetime | None, held: datetime | None) -> bool:
@@ -264,12 +284,18 @@ def _apply(raw: RawIntake, intake: Intake) -> tuple[str, str, list[dict]]:
         except OrderConflict as exc:  # an update that overtook its create: same order, newer content
             order = exc.order
             conflict = True
-    elif intake.order is not None and _content_differs(order, intake.order):
+    details_notes: list[str] = []
+    if state is not None and intake.order is not None:
+        # A newer version of an order we hold: address and contact follow it until dispatch.
+        details_notes = _update_details(order, intake, source=raw.source)
+        order.refresh_from_db()
+    if not conflict and intake.order is not None and _lines_differ(order, intake.order):
         conflict = True
     notes = _move(order, intake, source=raw.source)
     if conflict:
-        # We hold this order already: its moves apply, its content (lines, address) is not rewritten.
-        notes.insert(0, f"content differs from order {order.number}: moves applied, content kept")
+        # Lines are never rewritten by a channel: its moves apply, the content stays ours.
+        notes.insert(0, f"content differs from order {order.number}: moves applied, lines kept")
+    notes[:0] = details_notes
     if intake.strict and notes:
         return S.REJECTED, "; ".join(notes), findings
     if state is None:
@@ -288,15 +314,41 @@ def _apply(raw: RawIntake, intake: Intake) -> tuple[str, str, list[dict]]:
     return S.APPLIED, "; ".join(notes), findings
 
 
-def _content_differs(order: Order, data: dict) -> bool:
-    """Whether the channel's order no longer matches ours (address or lines): worth a note."""
+def _lines_differ(order: Order, data: dict) -> bool:
+    """Whether the channel's lines no longer match ours: worth a note (lines change through support)."""
+    lines = {str(line.get("sku")): int(line.get("quantity") or 0) for line in data.get("lines") or []}
+    return lines != dict(order.lines.values_list("sku", "quantity"))
+
+
+def _update_details(order: Order, intake: Intake, *, source: str) -> list[str]:
+    """Shipping address and customer contact from a newer payload; the notes say what happened."""
+    data = intake.order or {}
+    try:
+        outcome = order_services.order_update_details(
+            order=order,
+            source=source,
+            shipping_address=data.get("shipping_address") if isinstance(data.get("shipping_address"), dict) else None,
+            customer=data.get("customer") if isinstance(data.get("customer"), dict) else None,
+        )
+    except ValidationError as exc:
+        return [f"details not applied: {'; '.join(exc.messages)[:300]}"]
+    if outcome.refused:
+        if _details_differ(order, data):
+            return [f"details not applied: {outcome.refused}"]
+        return []
+    if outcome.changed:
+        return [f"details updated: {', '.join(outcome.changed)}"]
+    return []
+
+
+def _details_differ(order: Order, data: dict) -> bool:
+    """Whether the channel's address or contact differs from ours (a refused update worth recording)."""
     address = data.get("shipping_address") or {}
     ours = (order.ship_line1, order.ship_city, order.ship_postcode, order.ship_country)
     theirs = tuple(str(address.get(k) or "") for k in ("line1", "city", "postcode", "country"))
-    if ours != theirs:
-        return True
-    lines = {str(line.get("sku")): int(line.get("quantity") or 0) for line in data.get("lines") or []}
-    return lines != dict(order.lines.values_list("sku", "quantity"))
+    contact = data.get("customer") or {}
+    email = str(contact.get("email") or "").strip().lower()
+    return ours != theirs or bool(email and email != order.customer.email)
 
 
 def _move(order: Order, intake: Intake, *, source: str) -> list[str]:

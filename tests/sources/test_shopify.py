@@ -203,13 +203,14 @@ def test_a_field_of_the_wrong_type_is_a_dead_letter_not_a_stuck_payload(client):
     assert "unparseable" in RawIntake.objects.get().error
 
 
-def test_an_update_with_changed_content_applies_its_moves_and_says_the_content_was_kept(client):
+def test_an_update_with_changed_lines_applies_its_moves_and_says_the_lines_were_kept(client):
     post_shopify(client, live_order(updated_at="2026-01-01T10:00:00Z"), topic="orders/create")
     moved = live_order(updated_at="2026-01-01T11:00:00Z", financial_status="paid")
-    moved["shipping_address"] = {**moved["shipping_address"], "address1": "9 Other Road"}
+    moved["line_items"][0]["quantity"] += 5
 
     post_shopify(client, moved)
 
     order = Order.objects.get()
-    assert (order.status, order.ship_line1) == ("confirmed", "123 Shipping Street")
-    assert "content kept" in RawIntake.objects.latest("id").error
+    assert order.status == "confirmed"
+    assert order.lines.get(sku=moved["line_items"][0]["sku"]).quantity == moved["line_items"][0]["quantity"] - 5
+    assert "lines kept" in RawIntake.objects.latest("id").error
