@@ -1,7 +1,7 @@
 """The operational model: brands, customers, orders, shipments, their timeline and audit log.
 
 Status fields are django-fsm-2 machines with `protected=True`: nothing assigns a status directly.
-Transition methods here only say which moves are allowed; `orders/services.py` performs them
+Transition methods here only say which moves are allowed; `orders/services/` performs them
 (row lock, audit row, domain event).
 """
 

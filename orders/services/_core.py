@@ -1,0 +1,241 @@
+"""The shared machinery of the services: the order row lock, the audit row, running a move on
+a locked order or shipment, and the order following its shipments."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime
+
+from django.utils import timezone
+from django_fsm import can_proceed
+
+from orders import events
+from orders.models import (
+    Order,
+    Shipment,
+    ShipmentEvent,
+    ShipmentLine,
+    StatusChange,
+)
+from orders.statuses import (
+    POST_DISPATCH,
+    PRE_DISPATCH,
+    SHIPMENT_EXCEPTIONS,
+    OrderStatus,
+    ShipmentStatus,
+    order_status_for_shipments,
+)
+
+logger = logging.getLogger(__name__)
+
+
+CLOSED_ORDER_STATUSES = [OrderStatus.CANCELLED, OrderStatus.COMPLETED, OrderStatus.RETURNED_TO_SENDER]
+
+
+def _lock_order(order: Order | int) -> Order:
+    pk = order.pk if isinstance(order, Order) else order
+    return Order.objects.select_for_update().get(pk=pk)
+
+
+def _audit(
+    *,
+    order: Order,
+    to_status: str,
+    from_status: str,
+    transition: str,
+    source: str,
+    actor=None,
+    reason: str = "",
+    notify: bool = True,
+    shipment: Shipment | None = None,
+    shipment_event: ShipmentEvent | None = None,
+    occurred_at: datetime | None = None,
+) -> StatusChange:
+    return StatusChange.objects.create(
+        order=order,
+        shipment=shipment,
+        from_status=from_status,
+        to_status=to_status,
+        transition=transition,
+        source=source,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        reason=reason[:500],
+        notify_customer=notify,
+        shipment_event=shipment_event,
+        occurred_at=occurred_at or timezone.now(),
+    )
+
+
+def _run_order_transition(
+    order: Order,
+    transition: str,
+    *,
+    source: str,
+    actor=None,
+    reason: str = "",
+    notify: bool = True,
+    occurred_at: datetime | None = None,
+    shipment_event: ShipmentEvent | None = None,
+    hand_over: bool = False,
+    **kwargs,
+) -> StatusChange:
+    """Call the FSM method on a locked order, then audit and publish. The caller holds the lock.
+
+    `hand_over` (staff or warehouse dispatch) hands every parcel still waiting at the dock to the
+    carrier; a carrier-driven dispatch counts only the parcels the carrier has scanned.
+    """
+    occurred_at = occurred_at or timezone.now()
+    before = order.status
+    waiting: list[int] = []
+    if transition == "dispatch":
+        if hand_over:
+            waiting = list(
+                order.shipments.filter(dispatched_at__isnull=True)
+                .exclude(status=ShipmentStatus.CANCELLED)
+                .values_list("pk", flat=True)
+            )
+        kwargs["follow"] = _dispatch_target(order, handing_over=set(waiting))
+    elif transition == "hold":
+        order.status_before_hold = before
+    elif transition == "cancel":
+        for shipment in order.shipments.select_for_update().filter(status=ShipmentStatus.INFO_RECEIVED):
+            _run_shipment_transition(
+                shipment,
+                "mark_cancelled",
+                order=order,
+                source=source,
+                actor=actor,
+                reason=reason,
+                occurred_at=occurred_at,
+            )
+    getattr(order, transition)(**kwargs)
+    if waiting:
+        Shipment.objects.filter(pk__in=waiting).update(dispatched_at=occurred_at)
+    if order.status == OrderStatus.DELIVERED and order.delivered_at is None:
+        order.delivered_at = _latest_delivery(order) or occurred_at
+    if transition == "release":
+        order.status_before_hold = ""
+    order.status_changed_at = occurred_at
+    order.save()
+    change = _audit(
+        order=order,
+        from_status=before,
+        to_status=order.status,
+        transition=transition,
+        source=source,
+        actor=actor,
+        reason=reason,
+        notify=notify,
+        shipment_event=shipment_event,
+        occurred_at=occurred_at,
+    )
+    events.publish(
+        name=events.ORDER_STATUS_CHANGED,
+        order=order,
+        status_change=change,
+        payload={"from": before, "to": order.status, "transition": transition, "notify": notify},
+    )
+    logger.info(
+        "order moved",
+        extra={"order": order.number, "from": before, "to": order.status, "transition": transition, "source": source},
+    )
+    return change
+
+
+def _latest_delivery(order: Order) -> datetime | None:
+    return (
+        order.shipments.filter(status=ShipmentStatus.DELIVERED)
+        .order_by("-delivered_at")
+        .values_list("delivered_at", flat=True)
+        .first()
+    )
+
+
+def _run_shipment_transition(
+    shipment: Shipment,
+    transition: str,
+    *,
+    order: Order,
+    source: str,
+    actor=None,
+    reason: str = "",
+    occurred_at: datetime | None = None,
+    shipment_event: ShipmentEvent | None = None,
+) -> StatusChange:
+    before = shipment.status
+    getattr(shipment, transition)()
+    if shipment.status not in SHIPMENT_EXCEPTIONS:
+        shipment.last_progress_status = shipment.status
+        shipment.status_reason = ""
+    else:
+        if before not in SHIPMENT_EXCEPTIONS:
+            shipment.last_progress_status = before
+        shipment.status_reason = reason[:200]
+    shipment.save()
+    change = _audit(
+        order=order,
+        shipment=shipment,
+        from_status=before,
+        to_status=shipment.status,
+        transition=transition,
+        source=source,
+        actor=actor,
+        reason=reason,
+        shipment_event=shipment_event,
+        occurred_at=occurred_at,
+    )
+    events.publish(
+        name=events.SHIPMENT_STATUS_CHANGED,
+        order=order,
+        shipment=shipment,
+        status_change=change,
+        payload={"from": before, "to": shipment.status, "tracking_id": shipment.tracking_id},
+    )
+    return change
+
+
+def _dispatch_target(order: Order, handing_over: set[int] | None = None) -> str:
+    """The status the order takes once its handed-over shipments (and those `handing_over`) count."""
+    handing_over = handing_over or set()
+    live = [s for s in order.shipments.all() if s.status != ShipmentStatus.CANCELLED]
+    handed_over = [s for s in live if s.dispatched_at is not None or s.pk in handing_over] or live
+    carried: dict[int, int] = defaultdict(int)
+    for line in ShipmentLine.objects.filter(shipment__in=handed_over):
+        carried[line.order_line_id] += line.quantity
+    all_shipped = all(carried[line.pk] >= line.quantity for line in order.lines.all())
+    return order_status_for_shipments([s.status for s in handed_over], all_lines_shipped=all_shipped)
+
+
+def _order_follow_shipments(
+    order: Order, *, source: str, occurred_at: datetime, shipment_event: ShipmentEvent | None = None
+) -> None:
+    """After a shipment moved: the order follows. Before dispatch, our dispatch rules still apply."""
+    if order.status in PRE_DISPATCH:
+        if can_proceed(order.dispatch):
+            _run_order_transition(
+                order,
+                "dispatch",
+                source=source,
+                occurred_at=occurred_at,
+                shipment_event=shipment_event,
+                reason="carrier scanned the parcel",
+            )
+        else:
+            logger.warning(
+                "carrier moved a parcel of an order we have not dispatched",
+                extra={"order": order.number, "status": order.status},
+            )
+        return
+    if order.status not in POST_DISPATCH:
+        return
+    target = _dispatch_target(order)
+    if target != order.status:
+        _run_order_transition(
+            order,
+            "follow_shipments",
+            source=source,
+            occurred_at=occurred_at,
+            shipment_event=shipment_event,
+            follow=target,
+        )
