@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.utils.html import format_html
@@ -18,44 +17,31 @@ from carriers.models import (
     TrackerPoll,
     UnmappedCode,
 )
+from oms_notify.rotating_secrets import RotatingSecretsAdminMixin, RotatingSecretsForm
 
 
-class CarrierAccountForm(forms.ModelForm):
-    # Write-only: a stored secret is never rendered back.
-    new_secret = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Set to rotate: the current secret stays valid as the second one until dropped.",
-    )
-    drop_previous_secret = forms.BooleanField(required=False, help_text="Stop accepting the previous secret.")
-
+class CarrierAccountForm(RotatingSecretsForm):
     class Meta:
         model = CarrierAccount
         fields = ["brand", "carrier", "slug", "is_active"]
 
 
 @admin.register(CarrierAccount)
-class CarrierAccountAdmin(admin.ModelAdmin):
+class CarrierAccountAdmin(RotatingSecretsAdminMixin, admin.ModelAdmin):
     form = CarrierAccountForm
     list_display = ["__str__", "brand", "is_active", "has_secret", "has_previous_secret", "secrets_rotated_at"]
     list_filter = ["carrier", "is_active"]
     readonly_fields = ["secrets_rotated_at"]
 
-    @admin.display(boolean=True)
-    def has_secret(self, obj: CarrierAccount) -> bool:
-        return bool(obj.secret_encrypted)
+    def rotate_secret(self, obj: CarrierAccount, secret: str) -> None:
+        services.carrier_account_set_secrets(account=obj, secret=secret)
 
-    @admin.display(boolean=True)
-    def has_previous_secret(self, obj: CarrierAccount) -> bool:
-        return bool(obj.previous_secret_encrypted)
+    def drop_previous_secret(self, obj: CarrierAccount) -> None:
+        services.carrier_account_drop_previous_secret(account=obj)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        if form.cleaned_data.get("new_secret"):
-            services.carrier_account_set_secrets(account=obj, secret=form.cleaned_data["new_secret"])
-        if form.cleaned_data.get("drop_previous_secret"):
-            services.carrier_account_drop_previous_secret(account=obj)
-        services.secrets_cache_clear()
+        services.secrets_cache_clear()  # brand, slug or is_active may have changed too
 
 
 @admin.register(RawWebhook)

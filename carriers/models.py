@@ -13,20 +13,17 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from oms_notify.rotating_secrets import RotatingSecrets
 from orders.models import Brand, Shipment
 
 
-class CarrierAccount(models.Model):
+class CarrierAccount(RotatingSecrets):
     """A brand's webhook endpoint at one carrier, with up to two active secrets (rotation)."""
 
     brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="carrier_accounts")
     carrier = models.SlugField(max_length=40)
     slug = models.SlugField(max_length=60, help_text="The <account> part of /webhooks/carriers/<carrier>/<account>/.")
     is_active = models.BooleanField(default=True)
-    # Fernet tokens (carriers.crypto); the plain secrets never touch the database.
-    secret_encrypted = models.TextField(blank=True, editable=False)
-    previous_secret_encrypted = models.TextField(blank=True, editable=False)
-    secrets_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

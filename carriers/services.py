@@ -18,7 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from carriers import crypto, pod
+from carriers import pod
 from carriers.adapters import get_adapter
 from carriers.adapters.base import Adapter, ParseError, carrier_slug
 from carriers.models import CarrierAccount, EventKey, PendingEvent, RawWebhook, UnmappedCode
@@ -45,18 +45,13 @@ class UnknownAccount(Exception):
 
 def carrier_account_set_secrets(*, account: CarrierAccount, secret: str, keep_previous: bool = True) -> CarrierAccount:
     """Install a new secret; the current one stays valid as the second secret while senders move."""
-    previous = account.secret_encrypted if keep_previous else ""
-    account.previous_secret_encrypted = previous
-    account.secret_encrypted = crypto.encrypt(secret)
-    account.secrets_rotated_at = timezone.now()
-    account.save()
+    account.rotate_secret(secret, keep_previous=keep_previous)
     secrets_cache_clear()
     return account
 
 
 def carrier_account_drop_previous_secret(*, account: CarrierAccount) -> CarrierAccount:
-    account.previous_secret_encrypted = ""
-    account.save(update_fields=["previous_secret_encrypted"])
+    account.drop_previous_secret()
     secrets_cache_clear()
     return account
 
@@ -64,12 +59,6 @@ def carrier_account_drop_previous_secret(*, account: CarrierAccount) -> CarrierA
 def secrets_cache_clear() -> None:
     with _secret_lock:
         _secret_cache.clear()
-
-
-def _account_secrets(account: CarrierAccount) -> list[str]:
-    return [
-        s for s in (crypto.decrypt(account.secret_encrypted), crypto.decrypt(account.previous_secret_encrypted)) if s
-    ]
 
 
 def webhook_secrets(*, carrier: str, account_slug: str = "") -> tuple[CarrierAccount | None, list[str]]:
@@ -88,12 +77,12 @@ def webhook_secrets(*, carrier: str, account_slug: str = "") -> tuple[CarrierAcc
         account = CarrierAccount.objects.filter(carrier=carrier, slug=account_slug, is_active=True).first()
         if account is None:
             raise UnknownAccount(account_slug)
-        secrets = _account_secrets(account)
+        secrets = account.active_secrets()
     else:
         env_secret = settings.CARRIER_WEBHOOK_SECRETS.get(carrier, "")
         secrets = [env_secret] if env_secret else []
         for acc in CarrierAccount.objects.filter(carrier=carrier, is_active=True):
-            secrets.extend(_account_secrets(acc))
+            secrets.extend(acc.active_secrets())
     with _secret_lock:
         _secret_cache[cache_key] = (time.monotonic() + settings.CARRIER_SECRET_CACHE_SECONDS, account, secrets)
     return account, secrets

@@ -14,46 +14,24 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html
 
+from oms_notify.rotating_secrets import RotatingSecretsAdminMixin, RotatingSecretsForm
 from orders.sources import services
 from orders.sources.models import RawIntake, SourceAccount, ValidationRule
 
 
-class SourceAccountForm(forms.ModelForm):
-    # Write-only: a stored secret is never rendered back.
-    new_secret = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Set to rotate: the current secret stays valid as the second one until dropped.",
-    )
-    drop_previous_secret = forms.BooleanField(required=False, help_text="Stop accepting the previous secret.")
-
+class SourceAccountForm(RotatingSecretsForm):
     class Meta:
         model = SourceAccount
         fields = ["source", "identifier", "brand", "is_active"]
 
 
 @admin.register(SourceAccount)
-class SourceAccountAdmin(admin.ModelAdmin):
+class SourceAccountAdmin(RotatingSecretsAdminMixin, admin.ModelAdmin):
     form = SourceAccountForm
     list_display = ["__str__", "brand", "is_active", "has_secret", "has_previous_secret", "secrets_rotated_at"]
     list_filter = ["source", "is_active"]
     search_fields = ["identifier"]
     readonly_fields = ["secrets_rotated_at"]
-
-    @admin.display(boolean=True)
-    def has_secret(self, obj: SourceAccount) -> bool:
-        return bool(obj.secret_encrypted)
-
-    @admin.display(boolean=True)
-    def has_previous_secret(self, obj: SourceAccount) -> bool:
-        return bool(obj.previous_secret_encrypted)
-
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if form.cleaned_data.get("new_secret"):
-            services.source_account_set_secret(account=obj, secret=form.cleaned_data["new_secret"])
-        if form.cleaned_data.get("drop_previous_secret"):
-            services.source_account_drop_previous_secret(account=obj)
 
 
 class DeadLetterFilter(admin.SimpleListFilter):

@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
+from oms_notify.rotating_secrets import RotatingSecrets
 from orders.models import Brand, Order
 
 
@@ -25,7 +26,7 @@ class Source(models.TextChoices):
 RULE_SOURCES = [*Source.choices, ("api", "REST API")]
 
 
-class SourceAccount(models.Model):
+class SourceAccount(RotatingSecrets):
     """One shop or sending system within a source, with up to two active secrets (rotation)."""
 
     source = models.CharField(max_length=20, choices=Source.choices)
@@ -36,10 +37,6 @@ class SourceAccount(models.Model):
     )
     brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="source_accounts", null=True, blank=True)
     is_active = models.BooleanField(default=True)
-    # Fernet tokens (oms_notify.crypto); the plain secrets never touch the database.
-    secret_encrypted = models.TextField(blank=True, editable=False)
-    previous_secret_encrypted = models.TextField(blank=True, editable=False)
-    secrets_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

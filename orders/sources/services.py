@@ -24,7 +24,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
-from oms_notify import crypto
 from orders import services as order_services
 from orders.api.serializers import OrderCreateSerializer
 from orders.exceptions import OrderConflict, TransitionRefused
@@ -68,16 +67,12 @@ def register_alert_handler(handler: AlertHandler) -> AlertHandler:
 
 def source_account_set_secret(*, account: SourceAccount, secret: str, keep_previous: bool = True) -> SourceAccount:
     """Install a new secret; the current one stays valid as the second while the shop moves over."""
-    account.previous_secret_encrypted = account.secret_encrypted if keep_previous else ""
-    account.secret_encrypted = crypto.encrypt(secret)
-    account.secrets_rotated_at = timezone.now()
-    account.save()
+    account.rotate_secret(secret, keep_previous=keep_previous)
     return account
 
 
 def source_account_drop_previous_secret(*, account: SourceAccount) -> SourceAccount:
-    account.previous_secret_encrypted = ""
-    account.save(update_fields=["previous_secret_encrypted"])
+    account.drop_previous_secret()
     return account
 
 
@@ -89,8 +84,7 @@ def source_secrets(*, source: str, identifier: str) -> tuple[SourceAccount | Non
     if account is not None:
         if not account.is_active:
             raise InactiveAccount(identifier)
-        stored = (account.secret_encrypted, account.previous_secret_encrypted)
-        secrets.extend(plain for plain in (crypto.decrypt(token) for token in stored) if plain)
+        secrets.extend(account.active_secrets())
     return account, secrets
 
 
