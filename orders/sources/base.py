@@ -17,6 +17,8 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 import phonenumbers
 from django.utils.dateparse import parse_datetime
 
+from oms_notify.signing import base64_hmac_matches
+
 
 class VerificationError(Exception):
     """The request does not prove who sent it. `reason` is machine-readable."""
@@ -93,8 +95,20 @@ class Adapter:
     def is_ping(self, headers: dict, body: bytes) -> bool:
         return False
 
-    def verify(self, headers: dict, body: bytes, secrets: list[str]) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    # Shops that sign the exact body with a base64 HMAC-SHA256 in one header (Shopify, WooCommerce)
+    # name the header; others override `verify`.
+    signature_header: str = ""
+
+    def verify(self, headers: dict, body: bytes, secrets: list[str]) -> None:
+        if not self.signature_header:  # pragma: no cover - a subclass without a scheme
+            raise NotImplementedError
+        if not secrets:
+            raise VerificationError("no_secret_configured")
+        signature = header(headers, self.signature_header)
+        if not signature:
+            raise VerificationError("missing_signature")
+        if not base64_hmac_matches(signature, body, secrets):
+            raise VerificationError("invalid_signature")
 
     def parse(self, topic: str, payload, headers: dict) -> Intake:  # pragma: no cover - abstract
         raise NotImplementedError
