@@ -75,15 +75,23 @@ def provider_fault(error: TransportError) -> bool:
 
 def circuit_allows(provider: str, now: datetime | None = None) -> bool:
     """Closed: yes. Open: no. Half open (open time over): yes for exactly one caller, the probe."""
+    return _circuit_check(provider, now)[0]
+
+
+def _circuit_check(provider: str, now: datetime | None = None) -> tuple[bool, bool]:
+    """(allowed, clean): clean means no failure on record, so a success has nothing to reset."""
     now = now or timezone.now()
-    health = ProviderHealth.objects.filter(provider=provider).values("open_until").first()
-    if health is None or health["open_until"] is None:
-        return True
+    health = ProviderHealth.objects.filter(provider=provider).values("open_until", "consecutive_failures").first()
+    if health is None:
+        return True, True
+    if health["open_until"] is None:
+        return True, health["consecutive_failures"] == 0
     if health["open_until"] > now:
-        return False
+        return False, False
     # Only one worker wins the probe; the others see the circuit open for another window.
     probe_until = now + timedelta(seconds=settings.NOTIFY_CIRCUIT_OPEN_SECONDS)
-    return bool(ProviderHealth.objects.filter(provider=provider, open_until__lte=now).update(open_until=probe_until))
+    won = ProviderHealth.objects.filter(provider=provider, open_until__lte=now).update(open_until=probe_until)
+    return bool(won), False
 
 
 def circuit_state(provider: str, now: datetime | None = None) -> str:
@@ -144,12 +152,26 @@ def _alternatives(n: Notification) -> list[str]:
 
 def route(n: Notification) -> str:
     """The provider to use now: the row's own unless its circuit is open and another's is not."""
-    if not applies(n) or circuit_allows(n.provider):
-        return n.provider
+    return route_checked(n)[0]
+
+
+def route_checked(n: Notification) -> tuple[str, bool]:
+    """`route`, plus whether the chosen provider's circuit had no failure on record when read.
+
+    A success on a clean circuit has nothing to reset, so the sender skips `record_success` (one
+    UPDATE per message); a failure recorded meanwhile is reset by the next success instead.
+    """
+    if not applies(n):
+        return n.provider, False
+    allowed, clean = _circuit_check(n.provider)
+    if allowed:
+        return n.provider, clean
     for provider in _alternatives(n):
-        if provider != n.provider and circuit_allows(provider):
-            return provider
-    return n.provider  # every circuit open: try anyway rather than hold the message
+        if provider != n.provider:
+            allowed, clean = _circuit_check(provider)
+            if allowed:
+                return provider, clean
+    return n.provider, False  # every circuit open: try anyway rather than hold the message
 
 
 def next_provider(n: Notification, error: TransportError, *, circuit_open: bool) -> str | None:

@@ -101,9 +101,19 @@ def build_context(notification: Notification) -> dict:
     }
 
 
+_block_maps: dict[str, tuple[Template, dict[str, BlockNode]]] = {}
+
+
 def _blocks(template_name: str) -> tuple[Template, dict[str, BlockNode]]:
     tpl = get_template(template_name).template
-    return tpl, {node.name: node for node in tpl.nodelist.get_nodes_by_type(BlockNode)}
+    # Walking the node tree for the blocks took as long as rendering them. The map is kept while
+    # the loader hands back the same compiled template (cached loader); a reloaded one is walked again.
+    cached = _block_maps.get(template_name)
+    if cached is not None and cached[0] is tpl:
+        return cached
+    found = (tpl, {node.name: node for node in tpl.nodelist.get_nodes_by_type(BlockNode)})
+    _block_maps[template_name] = found
+    return found
 
 
 def _tidy(text: str) -> str:
