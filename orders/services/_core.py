@@ -38,8 +38,10 @@ def _lock_order(order: Order | int) -> Order:
     return Order.objects.select_for_update().get(pk=pk)
 
 
-def _audit(
+def _record_move(
     *,
+    event: str,
+    payload: dict,
     order: Order,
     to_status: str,
     from_status: str,
@@ -52,7 +54,8 @@ def _audit(
     shipment_event: ShipmentEvent | None = None,
     occurred_at: datetime | None = None,
 ) -> StatusChange:
-    return StatusChange.objects.create(
+    """A move's append-only audit row and its domain event, in the caller's transaction."""
+    change = StatusChange.objects.create(
         order=order,
         shipment=shipment,
         from_status=from_status,
@@ -65,6 +68,8 @@ def _audit(
         shipment_event=shipment_event,
         occurred_at=occurred_at or timezone.now(),
     )
+    events.publish(name=event, order=order, shipment=shipment, status_change=change, payload=payload)
+    return change
 
 
 def _run_order_transition(
@@ -118,7 +123,9 @@ def _run_order_transition(
         order.status_before_hold = ""
     order.status_changed_at = occurred_at
     order.save()
-    change = _audit(
+    change = _record_move(
+        event=events.ORDER_STATUS_CHANGED,
+        payload={"from": before, "to": order.status, "transition": transition, "notify": notify},
         order=order,
         from_status=before,
         to_status=order.status,
@@ -129,12 +136,6 @@ def _run_order_transition(
         notify=notify,
         shipment_event=shipment_event,
         occurred_at=occurred_at,
-    )
-    events.publish(
-        name=events.ORDER_STATUS_CHANGED,
-        order=order,
-        status_change=change,
-        payload={"from": before, "to": order.status, "transition": transition, "notify": notify},
     )
     logger.info(
         "order moved",
@@ -173,7 +174,9 @@ def _run_shipment_transition(
             shipment.last_progress_status = before
         shipment.status_reason = reason[:200]
     shipment.save()
-    change = _audit(
+    change = _record_move(
+        event=events.SHIPMENT_STATUS_CHANGED,
+        payload={"from": before, "to": shipment.status, "tracking_id": shipment.tracking_id},
         order=order,
         shipment=shipment,
         from_status=before,
@@ -184,13 +187,6 @@ def _run_shipment_transition(
         reason=reason,
         shipment_event=shipment_event,
         occurred_at=occurred_at,
-    )
-    events.publish(
-        name=events.SHIPMENT_STATUS_CHANGED,
-        order=order,
-        shipment=shipment,
-        status_change=change,
-        payload={"from": before, "to": shipment.status, "tracking_id": shipment.tracking_id},
     )
     return change
 

@@ -23,7 +23,7 @@ from orders.models import (
     Order,
     OrderLine,
 )
-from orders.services._core import _audit
+from orders.services._core import _record_move
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +181,9 @@ def _order_insert(
     for line in lines:
         OrderLine(order=order, **vars(line)).full_clean(exclude=["order"])
     OrderLine.objects.bulk_create(OrderLine(order=order, **vars(line)) for line in lines)
-    change = _audit(
+    _record_move(
+        event=events.ORDER_CREATED,
+        payload={"number": order.number, "status": order.status},
         order=order,
         from_status="",
         to_status=order.status,
@@ -189,12 +191,6 @@ def _order_insert(
         source=key["source"],
         actor=actor,
         occurred_at=order.placed_at,
-    )
-    events.publish(
-        name=events.ORDER_CREATED,
-        order=order,
-        status_change=change,
-        payload={"number": order.number, "status": order.status},
     )
     return order
 

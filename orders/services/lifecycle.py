@@ -17,7 +17,7 @@ from orders.models import (
     OVERRIDE_PERMISSION,
     Order,
 )
-from orders.services._core import _audit, _dispatch_target, _lock_order, _run_order_transition
+from orders.services._core import _dispatch_target, _lock_order, _record_move, _run_order_transition
 from orders.statuses import (
     HOLDABLE,
     OrderStatus,
@@ -142,7 +142,9 @@ def order_override_status(
         # The field is protected: the override is the one write that bypasses the machine.
         Order.objects.filter(pk=order.pk).update(**updates)
         order.refresh_from_db()
-        change = _audit(
+        _record_move(
+            event=events.ORDER_STATUS_CHANGED,
+            payload={"from": before, "to": status, "transition": "override", "notify": notify},
             order=order,
             from_status=before,
             to_status=status,
@@ -152,12 +154,6 @@ def order_override_status(
             reason=reason.strip(),
             notify=notify,
             occurred_at=now,
-        )
-        events.publish(
-            name=events.ORDER_STATUS_CHANGED,
-            order=order,
-            status_change=change,
-            payload={"from": before, "to": status, "transition": "override", "notify": notify},
         )
     logger.warning(
         "order status overridden",

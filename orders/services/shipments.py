@@ -21,9 +21,9 @@ from orders.models import (
 )
 from orders.services._core import (
     CLOSED_ORDER_STATUSES,
-    _audit,
     _lock_order,
     _order_follow_shipments,
+    _record_move,
     _run_shipment_transition,
 )
 from orders.statuses import (
@@ -103,7 +103,13 @@ def shipment_create(
         ShipmentLine.objects.bulk_create(
             ShipmentLine(shipment=shipment, order_line_id=pk, quantity=qty) for pk, qty in wanted.items()
         )
-        change = _audit(
+        _record_move(
+            event=events.SHIPMENT_CREATED,
+            payload={
+                "tracking_id": shipment.tracking_id,
+                "carrier": shipment.carrier,
+                "tracking_number": shipment.tracking_number,
+            },
             order=order,
             shipment=shipment,
             from_status="",
@@ -113,17 +119,6 @@ def shipment_create(
             actor=actor,
             notify=False,
             occurred_at=occurred_at,
-        )
-        events.publish(
-            name=events.SHIPMENT_CREATED,
-            order=order,
-            shipment=shipment,
-            status_change=change,
-            payload={
-                "tracking_id": shipment.tracking_id,
-                "carrier": shipment.carrier,
-                "tracking_number": shipment.tracking_number,
-            },
         )
     return shipment
 
@@ -177,7 +172,8 @@ def shipment_apply_event(
                 first_scan = True
             if event.status not in (UNKNOWN_EVENT_STATUS, shipment.status):
                 moved = _move_shipment_for_event(shipment, event, row, order=order, source=source)
-            shipment.save()
+            if not moved:  # a move saved the shipment (with the fields above) already
+                shipment.save()
             row.applied = shipment.status == event.status
             row.save(update_fields=["applied"])
         events.publish(
