@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
@@ -91,10 +91,8 @@ class SourceWebhookView(APIView):
         return error_response(reason, detail, code)
 
 
-class ShopifyWebhookView(SourceWebhookView):
-    source = "shopify"
-
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         operation_id="source_shopify_webhook",
         summary="Shopify order webhooks",
         description=schema.SHOPIFY_DESCRIPTION,
@@ -103,14 +101,13 @@ class ShopifyWebhookView(SourceWebhookView):
         responses=schema.RESPONSES,
         tags=["webhooks"],
     )
-    def post(self, request):
-        return super().post(request)
+)
+class ShopifyWebhookView(SourceWebhookView):
+    source = "shopify"
 
 
-class WooCommerceWebhookView(SourceWebhookView):
-    source = "woocommerce"
-
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         operation_id="source_woocommerce_webhook",
         summary="WooCommerce order webhooks",
         description=schema.WOOCOMMERCE_DESCRIPTION,
@@ -119,14 +116,13 @@ class WooCommerceWebhookView(SourceWebhookView):
         responses=schema.RESPONSES,
         tags=["webhooks"],
     )
-    def post(self, request):
-        return super().post(request)
+)
+class WooCommerceWebhookView(SourceWebhookView):
+    source = "woocommerce"
 
 
-class GenericWebhookView(SourceWebhookView):
-    source = "generic"
-
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         operation_id="source_generic_webhook",
         summary="Orders from any system (CRM, ERP, in-house), Standard Webhooks signed",
         description=schema.GENERIC_DESCRIPTION,
@@ -136,8 +132,9 @@ class GenericWebhookView(SourceWebhookView):
         examples=schema.GENERIC_EXAMPLES,
         tags=["webhooks"],
     )
-    def post(self, request):
-        return super().post(request)
+)
+class GenericWebhookView(SourceWebhookView):
+    source = "generic"
 
 
 class CanViewIntakes(BasePermission):
