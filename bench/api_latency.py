@@ -24,32 +24,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg2
-from psycopg2 import sql
+from scratch import create_database, drop_database  # bench/ is the script directory
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_REQUESTS = 5000
 WARM_UP = 10
-
-
-def _server_url(database_url: str, dbname: str) -> str:
-    parts = urlsplit(database_url)
-    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
-        sys.exit("DATABASE_URL must point at PostgreSQL (postgres://user@host:port/db).")
-    return urlunsplit((parts.scheme, parts.netloc, f"/{dbname}", parts.query, ""))
-
-
-def _admin(database_url: str, sql_statement: sql.Composable) -> None:
-    # The maintenance database, not the scratch one: a database cannot drop itself.
-    conn = psycopg2.connect(_server_url(database_url, "postgres"))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute(sql_statement)
-    finally:
-        conn.close()
 
 
 def _configure(scratch_url: str) -> None:
@@ -173,15 +153,15 @@ def main() -> None:
         parser.error("set DATABASE_URL to the PostgreSQL server to use (a scratch database is made on it)")
 
     scratch = f"oms_bench_{os.getpid()}"
-    _admin(database_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
+    scratch_url = create_database(database_url, scratch)
     try:
-        _configure(_server_url(database_url, scratch))
+        _configure(scratch_url)
         run(args.requests)
     finally:
         from django.db import connections
 
         connections.close_all()
-        _admin(database_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
+        drop_database(database_url, scratch)
 
 
 if __name__ == "__main__":

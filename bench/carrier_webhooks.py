@@ -39,10 +39,9 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
-from psycopg2 import sql
+from scratch import create_database, drop_database, server_url  # bench/ is the script directory
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -71,23 +70,6 @@ function request()
   return reqs[i]
 end
 """
-
-
-def _server_url(database_url: str, dbname: str) -> str:
-    parts = urlsplit(database_url)
-    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
-        sys.exit("DATABASE_URL must point at PostgreSQL (postgres://user@host:port/db).")
-    return urlunsplit((parts.scheme, parts.netloc, f"/{dbname}", parts.query, ""))
-
-
-def _admin(database_url: str, statement: sql.Composable) -> None:
-    conn = psycopg2.connect(_server_url(database_url, "postgres"))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute(statement)
-    finally:
-        conn.close()
 
 
 def _environment(scratch_url: str, mode: str, broker: str) -> dict:
@@ -309,10 +291,10 @@ def run(args: argparse.Namespace) -> None:
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     database_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     dbname = f"oms_bench_carriers_{os.getpid()}"
-    scratch = _server_url(database_url, dbname)
+    scratch = server_url(database_url, dbname)
     broker = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/4")
     env = _environment(scratch, args.mode, broker)
-    _admin(database_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    create_database(database_url, dbname)
     workdir = Path(tempfile.mkdtemp(prefix="carrier-bench-"))
     server = None
     drain = None
@@ -376,7 +358,7 @@ def run(args: argparse.Namespace) -> None:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
         shutil.rmtree(workdir, ignore_errors=True)
-        _admin(database_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+        drop_database(database_url, dbname)
         if args.mode == "queued":
             subprocess.run(["redis-cli", "-u", broker, "FLUSHDB"], check=False, capture_output=True)
 

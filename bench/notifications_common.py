@@ -8,33 +8,14 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
-
-import psycopg2
-from psycopg2 import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scratch import create_database, drop_database  # noqa: E402 - bench/ is the script directory
+
 TWILIO_SID = "AC" + "b" * 32
 TWILIO_TOKEN = "bench-twilio-token"
-
-
-def server_url(database_url: str, dbname: str) -> str:
-    parts = urlsplit(database_url)
-    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
-        sys.exit("DATABASE_URL must point at PostgreSQL (postgres://user@host:port/db).")
-    return urlunsplit((parts.scheme, parts.netloc, f"/{dbname}", parts.query, ""))
-
-
-def _admin(database_url: str, statement: sql.Composable) -> None:
-    conn = psycopg2.connect(server_url(database_url, "postgres"))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute(statement)
-    finally:
-        conn.close()
 
 
 @contextmanager
@@ -43,9 +24,9 @@ def scratch_database(prefix: str):
     if not database_url:
         sys.exit("set DATABASE_URL to the PostgreSQL server to use (a scratch database is made on it)")
     name = f"{prefix}_{os.getpid()}"
-    _admin(database_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = create_database(database_url, name)
     try:
-        yield server_url(database_url, name)
+        yield url
     finally:
         try:
             from django.db import connections
@@ -53,7 +34,7 @@ def scratch_database(prefix: str):
             connections.close_all()
         except Exception:  # noqa: BLE001 - Django may not be set up yet
             pass
-        _admin(database_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        drop_database(database_url, name)
 
 
 def configure(scratch_url: str, fake_url: str, extra: dict | None = None) -> dict:
