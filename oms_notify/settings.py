@@ -49,6 +49,9 @@ INSTALLED_APPS = [
     "orders",
     "carriers",
     "notifications",
+    "privacy",
+    "kpis",
+    "operations",
 ]
 
 MIDDLEWARE = [

@@ -3,6 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
+    path("", include("operations.urls")),
+    path("admin/kpis/", include("kpis.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
@@ -10,5 +12,6 @@ urlpatterns = [
     path("webhooks/sources/", include("orders.sources.urls")),
     path("", include("orders.tracking.urls")),
     path("", include("notifications.urls")),
+    path("", include("privacy.urls")),
     path("", include("orders.urls")),
 ]

@@ -18,7 +18,9 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 # Always per worker (tests with a real worker flush their database): TEST_REDIS_DB_BASE moves the range.
 _xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 _redis_db = int(os.environ.get("TEST_REDIS_DB_BASE", "10")) + int(_xdist_worker[2:] or 0)
-os.environ["CELERY_BROKER_URL"] = f"redis://127.0.0.1:6379/{_redis_db}"
+# TEST_REDIS_URL points the suite at another Redis server (e.g. one per concurrent checkout).
+_redis_server = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
+os.environ["CELERY_BROKER_URL"] = f"{_redis_server}/{_redis_db}"
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 # Fake providers and subscriber endpoints listen on 127.0.0.1; SSRF tests switch these off.
 os.environ.setdefault("NETGUARD_ALLOW_HTTP", "true")
