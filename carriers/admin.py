@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
-from carriers import pod, services
+from carriers import pod, reconciliation, services
 from carriers.models import (
     CarrierAccount,
     DelayFlag,
@@ -14,6 +22,8 @@ from carriers.models import (
     DeliveryVerification,
     PendingEvent,
     RawWebhook,
+    ReconciliationRun,
+    SyncMismatch,
     TrackerPoll,
     UnmappedCode,
 )
@@ -183,3 +193,233 @@ class TrackerPollAdmin(admin.ModelAdmin):
 class DelayFlagAdmin(admin.ModelAdmin):
     list_display = ["shipment", "kind", "basis", "flagged_at", "cleared_at"]
     list_filter = ["kind"]
+
+
+# --- reconciliation (data sync accuracy) ------------------------------------------------------
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(admin.ModelAdmin):
+    change_list_template = "admin/carriers/reconciliationrun/change_list.html"
+    list_display = [
+        "started_at",
+        "trigger",
+        "state",
+        "checked",
+        "mismatched",
+        "accuracy_percent",
+        "unreachable",
+        "not_checkable",
+        "no_data",
+        "requested_by",
+    ]
+    list_filter = ["trigger"]
+    date_hierarchy = "started_at"
+    readonly_fields = [
+        "started_at",
+        "finished_at",
+        "trigger",
+        "requested_by",
+        "checked",
+        "mismatched",
+        "unreachable",
+        "not_checkable",
+        "no_data",
+        "per_carrier_table",
+        "note",
+        "mismatches_link",
+    ]
+    exclude = ["per_carrier"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_run_permission(self, request) -> bool:
+        return request.user.has_perm("carriers.run_reconciliation")
+
+    @admin.display(description="state")
+    def state(self, obj: ReconciliationRun) -> str:
+        if obj.running:
+            return f"running (at shipment {obj.cursor})"
+        return f"finished {obj.finished_at:%Y-%m-%d %H:%M}" if obj.finished_at else "stopped"
+
+    @admin.display(description="in sync")
+    def accuracy_percent(self, obj: ReconciliationRun) -> str:
+        return "–" if obj.accuracy is None else f"{obj.accuracy:.1%}"
+
+    @admin.display(description="per carrier")
+    def per_carrier_table(self, obj: ReconciliationRun) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.per_carrier, indent=2, sort_keys=True))
+
+    @admin.display(description="mismatches")
+    def mismatches_link(self, obj: ReconciliationRun) -> str:
+        url = reverse("admin:carriers_syncmismatch_changelist") + f"?run__id__exact={obj.pk}&open=all"
+        return format_html('<a href="{}">{} mismatches last seen in this run</a>', url, obj.mismatches.count())
+
+    def get_urls(self):
+        return [
+            path("run-now/", self.admin_site.admin_view(self.run_now_view), name="carriers_reconciliationrun_run_now"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        context = {**(extra_context or {}), "can_run_reconciliation": self.has_run_permission(request)}
+        return super().changelist_view(request, context)
+
+    def run_now_view(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_run_permission(request):
+            raise PermissionDenied
+        run, created = reconciliation.reconciliation_request(requested_by=request.user)
+        if created:
+            self.message_user(request, f"Reconciliation run {run.pk} queued.", messages.SUCCESS)
+        else:
+            self.message_user(request, f"Run {run.pk} is still going; it was not started twice.", messages.WARNING)
+        return HttpResponseRedirect(reverse("admin:carriers_reconciliationrun_changelist"))
+
+
+class OpenMismatchFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "open"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Open"), ("no", "Resolved"), ("all", "All")]
+
+    def choices(self, changelist):
+        # Open is the default view: what staff still have to decide.
+        value = self.value() or "yes"
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": value == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or "yes"
+        if value == "yes":
+            return queryset.filter(resolved_at__isnull=True)
+        if value == "no":
+            return queryset.filter(resolved_at__isnull=False)
+        return queryset
+
+
+class ResolutionNoteForm(forms.Form):
+    note = forms.CharField(
+        max_length=500, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), help_text="Why (kept with your name)."
+    )
+
+
+@admin.register(SyncMismatch)
+class SyncMismatchAdmin(admin.ModelAdmin):
+    list_display = [
+        "shipment",
+        "order_number",
+        "kind",
+        "ours",
+        "carrier_status",
+        "our_event_at",
+        "carrier_event_at",
+        "client",
+        "detected_at",
+        "times_seen",
+        "resolution",
+        "resolved_by",
+    ]
+    list_filter = [OpenMismatchFilter, "kind", "client", "resolution", "shipment__carrier"]
+    list_select_related = ["shipment__order", "resolved_by"]
+    search_fields = ["shipment__tracking_number", "shipment__order__number"]
+    date_hierarchy = "detected_at"
+    readonly_fields = [
+        "shipment",
+        "run",
+        "client",
+        "kind",
+        "ours",
+        "our_event_at",
+        "carrier_status",
+        "carrier_event_at",
+        "carrier_event_pretty",
+        "detected_at",
+        "last_seen_at",
+        "times_seen",
+        "resolution",
+        "resolved_at",
+        "resolved_by",
+        "note",
+    ]
+    exclude = ["carrier_event"]
+    actions = ["apply_carrier_status", "keep_ours", "carrier_wrong"]
+    note_template = "admin/carriers/syncmismatch/resolve_note.html"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_resolve_permission(self, request) -> bool:
+        return request.user.has_perm("carriers.resolve_syncmismatch")
+
+    def lookup_allowed(self, lookup, value, request=None) -> bool:
+        # The run page links here filtered by run, without listing every run as a filter.
+        return lookup == "run__id__exact" or super().lookup_allowed(lookup, value, request)
+
+    @admin.display(description="order", ordering="shipment__order__number")
+    def order_number(self, obj: SyncMismatch) -> str:
+        return obj.shipment.order.number
+
+    @admin.display(description="carrier event")
+    def carrier_event_pretty(self, obj: SyncMismatch) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.carrier_event, indent=2, sort_keys=True))
+
+    def _resolve(self, request, queryset, resolution: str, note: str = "") -> None:
+        done, refused = 0, []
+        for mismatch in queryset.select_related("shipment"):
+            try:
+                reconciliation.mismatch_resolve(mismatch=mismatch, resolution=resolution, actor=request.user, note=note)
+            except reconciliation.ReconciliationError as exc:
+                refused.append(f"{mismatch.shipment}: {exc.detail}")
+            else:
+                done += 1
+        label = SyncMismatch.Resolution(resolution).label
+        if done:
+            self.message_user(request, f"{label}: {done} mismatch(es).", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, f"Not resolved: {line}", messages.ERROR)
+
+    @admin.action(description="Apply the carrier's status (as a carrier event)", permissions=["resolve"])
+    def apply_carrier_status(self, request, queryset) -> None:
+        self._resolve(request, queryset, SyncMismatch.Resolution.APPLIED_CARRIER)
+
+    @admin.action(description="Keep our status… (with a note)", permissions=["resolve"])
+    def keep_ours(self, request, queryset):
+        return self._with_note(request, queryset, "keep_ours", SyncMismatch.Resolution.KEPT_OURS)
+
+    @admin.action(description="The carrier is wrong… (with a note)", permissions=["resolve"])
+    def carrier_wrong(self, request, queryset):
+        return self._with_note(request, queryset, "carrier_wrong", SyncMismatch.Resolution.CARRIER_WRONG)
+
+    def _with_note(self, request, queryset, action: str, resolution: str) -> HttpResponse | None:
+        """Django's intermediate action page: the first POST shows the form, the second resolves."""
+        form = ResolutionNoteForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            self._resolve(request, queryset, resolution, form.cleaned_data["note"])
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": SyncMismatch.Resolution(resolution).label,
+            "opts": self.opts,
+            "form": form,
+            "mismatches": queryset.select_related("shipment"),
+            "action": action,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, self.note_template, context)

@@ -17,6 +17,10 @@ SUPPORT = [
     "view_deliveryverification",
     "view_trackerpoll",
     "view_delayflag",
+    "view_reconciliationrun",
+    "run_reconciliation",
+    "view_syncmismatch",
+    "resolve_syncmismatch",
 ]
 SUPERVISORS = [
     *SUPPORT,

@@ -240,3 +240,109 @@ class DelayFlag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.shipment} {self.kind} ({self.basis})"
+
+
+class ReconciliationRun(models.Model):
+    """One pass comparing in-flight shipments with what their carrier says now (data sync accuracy)."""
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule (beat)"
+        MANUAL = "manual", "Manual (admin or command)"
+
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True, help_text="Empty while the run is going.")
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.SCHEDULE)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    checked = models.PositiveIntegerField(default=0, help_text="Shipments whose carrier answered.")
+    mismatched = models.PositiveIntegerField(default=0, help_text="Checked shipments that disagree with the carrier.")
+    unreachable = models.PositiveIntegerField(default=0, help_text="The carrier's API failed for these shipments.")
+    not_checkable = models.PositiveIntegerField(default=0, help_text="No polling client for their carrier.")
+    no_data = models.PositiveIntegerField(
+        default=0, help_text="The carrier answered without a usable scan (counted apart, not as a mismatch)."
+    )
+    per_carrier = models.JSONField(
+        default=dict, blank=True, help_text='{"<client>": {"checked": n, "mismatched": n, "unreachable": n, ...}}'
+    )
+    note = models.TextField(blank=True, help_text="Why the run stopped early, or what went wrong.")
+    # Progress, so one run spans several short tasks (the task time limit is minutes).
+    running = models.BooleanField(default=True, editable=False)
+    cursor = models.BigIntegerField(default=0, editable=False, help_text="The last shipment id done.")
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        permissions = [("run_reconciliation", "Can start a carrier reconciliation run")]
+        constraints = [
+            # One run at a time: a second start (beat and a button at once) meets this index.
+            models.UniqueConstraint(
+                fields=["running"], condition=models.Q(running=True), name="reconciliation_one_running"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Reconciliation {self.started_at:%Y-%m-%d %H:%M} ({self.trigger})"
+
+    @property
+    def accuracy(self) -> float | None:
+        """Share of checked shipments in sync with their carrier (None when nothing was checked)."""
+        return None if not self.checked else (self.checked - self.mismatched) / self.checked
+
+
+class SyncMismatch(models.Model):
+    """A shipment whose status differs from its carrier's latest; one open row per shipment."""
+
+    class Kind(models.TextChoices):
+        MISSED_EVENT = "missed_event", "Carrier has a newer event"
+        STATUS_DIFFERS = "status_differs", "Status differs (ours is as new or newer)"
+
+    class Resolution(models.TextChoices):
+        OPEN = "", "Open"
+        APPLIED_CARRIER = "applied_carrier", "Applied the carrier's status"
+        KEPT_OURS = "kept_ours", "Kept ours"
+        CARRIER_WRONG = "carrier_wrong", "The carrier is wrong"
+        IN_SYNC = "in_sync", "In sync again (a later run or event)"
+
+    run = models.ForeignKey(
+        ReconciliationRun, on_delete=models.CASCADE, related_name="mismatches", help_text="The last run that saw it."
+    )
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="sync_mismatches")
+    client = models.SlugField(max_length=40, help_text="The polling client that answered.")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    ours = models.CharField(max_length=32, help_text="Our shipment status when checked.")
+    our_event_at = models.DateTimeField(null=True, blank=True, help_text="Our newest carrier event then.")
+    carrier_status = models.CharField(max_length=32, help_text="The carrier's latest status, normalised.")
+    carrier_event_at = models.DateTimeField()
+    carrier_event = models.JSONField(
+        default=dict, help_text="The carrier's latest event, normalised: what 'apply carrier status' applies."
+    )
+    detected_at = models.DateTimeField(db_index=True)
+    last_seen_at = models.DateTimeField()
+    times_seen = models.PositiveIntegerField(default=1)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True, default="")
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-detected_at", "-id"]
+        verbose_name_plural = "sync mismatches"
+        constraints = [
+            # Partial unique index (PostgreSQL and SQLite): a later run updates the open row.
+            models.UniqueConstraint(
+                fields=["shipment"], condition=models.Q(resolved_at__isnull=True), name="sync_mismatch_one_open"
+            )
+        ]
+        indexes = [models.Index(fields=["resolved_at", "detected_at"])]
+        permissions = [("resolve_syncmismatch", "Can resolve carrier sync mismatches")]
+
+    def __str__(self) -> str:
+        return f"{self.shipment}: ours {self.ours}, carrier {self.carrier_status}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None

@@ -35,3 +35,23 @@ def poll_trackers() -> dict:
 def check_shipment_delays() -> dict:
     """Beat: mark stalled/late shipments delayed; clear the delays we set once the cause is gone."""
     return delays.shipments_check_delays()
+
+
+@shared_task(acks_late=False)
+def reconcile_shipments(run_id: int | None = None) -> dict:
+    """Beat (nightly) and the admin button: compare in-flight shipments with their carriers.
+
+    Works for CARRIER_RECONCILE_TASK_SECONDS, then queues itself for the rest of the run. Not
+    acks_late: a redelivered copy would only find the run's lease taken or its work done.
+    """
+    from carriers import reconciliation
+
+    if run_id is None:
+        run, created = reconciliation.reconciliation_start(trigger="schedule")
+        if not created:
+            return {"run": run.pk, "started": False}
+        run_id = run.pk
+    if reconciliation.reconciliation_continue(run_id=run_id):
+        reconcile_shipments.delay(run_id)
+        return {"run": run_id, "more": True}
+    return {"run": run_id, "more": False}

@@ -12,12 +12,13 @@ from django.utils import timezone
 from carriers.models import RawWebhook, TrackerPoll
 from carriers.polling.base import PollClient, PollError, PollResult
 from carriers.polling.easypost import EasyPostClient
+from carriers.polling.shippo import ShippoClient
 from orders.models import Shipment
 from orders.statuses import FINAL_SHIPMENT_STATUSES
 
 logger = logging.getLogger(__name__)
 
-CLIENTS: dict[str, type[PollClient]] = {EasyPostClient.name: EasyPostClient}
+CLIENTS: dict[str, type[PollClient]] = {client.name: client for client in (EasyPostClient, ShippoClient)}
 MAX_BACKOFF = timedelta(hours=24)
 
 

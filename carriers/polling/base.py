@@ -25,5 +25,10 @@ class PollResult:
 class PollClient:
     name: str = ""
 
+    @property
+    def configured(self) -> bool:
+        """False when credentials are missing: reconciliation counts its shipments as not checkable."""
+        return True
+
     def fetch(self, poll: TrackerPoll) -> PollResult:  # pragma: no cover - abstract
         raise NotImplementedError

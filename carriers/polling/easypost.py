@@ -23,6 +23,10 @@ class EasyPostClient(PollClient):
         self.base_url = (base_url or settings.CARRIER_EASYPOST_API_BASE).rstrip("/")
         self.timeout = timeout
 
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_key)
+
     def fetch(self, poll: TrackerPoll) -> PollResult:
         if not self.api_key:
             raise PollError("CARRIER_EASYPOST_API_KEY is not set")
