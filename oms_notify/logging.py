@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 _correlation_id: ContextVar[str] = ContextVar("correlation_id", default="")
@@ -22,6 +24,20 @@ def set_correlation_id(value: str | None) -> None:
 
 def new_correlation_id() -> str:
     return uuid.uuid4().hex
+
+
+@contextmanager
+def correlation_scope(value: str | None = None) -> Iterator[str]:
+    """Within the block the id is `value` (or stays as it is); afterwards the caller's id is back.
+
+    Work that belongs to an earlier event (a retry picked up by the sweeper) adopts that event's id
+    inside the block without leaking it to whatever the process does next (an eager caller).
+    """
+    token = _correlation_id.set(value or _correlation_id.get())
+    try:
+        yield _correlation_id.get()
+    finally:
+        _correlation_id.reset(token)
 
 
 class CorrelationIdFilter(logging.Filter):

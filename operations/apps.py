@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from django.apps import AppConfig
 
 
@@ -5,3 +7,6 @@ class OperationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "operations"
     verbose_name = "Operations"
+
+    def ready(self) -> None:
+        from operations import worker  # noqa: F401 - connects the Celery signal handlers
