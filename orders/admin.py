@@ -32,6 +32,7 @@ from orders.models import (
     StatusChange,
 )
 from orders.statuses import EXCEPTION_ORDER_STATUSES, OrderStatus
+from privacy.admin import erase_customers, export_customers
 
 admin.site.site_header = "oms_notify"
 admin.site.site_title = "oms_notify"
@@ -480,6 +481,8 @@ class CustomerAdmin(admin.ModelAdmin):
     search_fields = ("email", "phone", "name")
     show_full_result_count = False
     readonly_fields = ("brand", "orders_link", "created_at")
+    # Export and erasure (privacy/admin.py): they check the privacy permissions themselves.
+    actions = (export_customers, erase_customers)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Customers arrive with their first order.

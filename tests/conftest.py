@@ -15,10 +15,12 @@ def django_db_setup(django_db_setup, django_db_blocker):
     from orders.groups import ensure_groups
     from orders.services import brand_default
     from orders.sources.groups import grant_intake_permissions
+    from privacy.groups import grant_privacy_permissions
 
     with django_db_blocker.unblock():
         ensure_groups()
         grant_carrier_permissions()
         grant_notification_permissions()
         grant_intake_permissions()
+        grant_privacy_permissions()
         brand_default()
