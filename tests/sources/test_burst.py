@@ -6,8 +6,6 @@ applied twice. The 10x figures come from bench/intake_burst.py; this keeps the p
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.test import Client
 
@@ -20,9 +18,8 @@ BURST = 40
 
 
 @pytest.mark.usefixtures("celery_worker_process")
-def test_a_burst_is_acknowledged_fast_and_every_order_lands_once_through_the_worker():
+def test_a_burst_is_queued_on_receipt_and_every_order_lands_once_through_the_worker():
     client = Client()
-    started = time.perf_counter()
     answers = [
         post_shopify(
             client,
@@ -31,7 +28,6 @@ def test_a_burst_is_acknowledged_fast_and_every_order_lands_once_through_the_wor
         )
         for n in range(BURST)
     ]
-    acknowledged_in = time.perf_counter() - started
     # The same deliveries again (Shopify retries): answered as duplicates, never applied twice.
     webhook_ids = [RawIntake.objects.get(pk=a.json()["id"]).delivery_id.removeprefix("wh:") for a in answers[:5]]
     repeats = [
@@ -41,9 +37,9 @@ def test_a_burst_is_acknowledged_fast_and_every_order_lands_once_through_the_wor
         for n in range(5)
     ]
 
+    # "queued": acknowledged once stored, never after applying (the speed is bench/intake_burst.py's).
     assert {(a.status_code, a.json()["status"]) for a in answers} == {(202, "queued")}
     assert {a.json()["status"] for a in repeats} == {"duplicate"}
-    assert acknowledged_in / BURST < 0.1  # acknowledging never waits for the order to be applied
     wait_for(lambda: not RawIntake.objects.filter(status="received").exists(), timeout=60)
     assert Order.objects.filter(source="shopify").count() == BURST
     assert set(RawIntake.objects.values_list("status", flat=True)) == {"applied"}
