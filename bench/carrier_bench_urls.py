@@ -18,5 +18,9 @@ class BareView(APIView):
     def post(self, request):
         return Response({"status": "ok"})
 
+    # The floor for pages read over HTTP too (bench/tracking_page.py --http).
+    def get(self, request):
+        return Response({"status": "ok"})
+
 
 urlpatterns = [path("bench/bare/", BareView.as_view()), *project_urlpatterns]

@@ -22,6 +22,7 @@ What it does:
 --mode inline applies the event inside the request (the zero-broker configuration);
 --mode queued acknowledges 202 after storing and enqueues on Redis (BENCH_BROKER_URL, default
 redis://127.0.0.1:6379/4, purged before and after); no worker drains it during the run.
+--json PATH also writes the figures there (`make bench` runs it that way: bench/suite/run.py).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from pathlib import Path
 
 import psycopg2
 from scratch import create_database, drop_database, server_url  # bench/ is the script directory
+from suite.processes import stop
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -147,7 +149,7 @@ def _write_requests(path: Path, *, count: int, shipments: int, prefix: str) -> N
             out.write(f"{msg_id}\t{now}\t{_sign(msg_id, now, body)}\t{body.decode()}\n")
 
 
-def _wait_for(port: int, timeout: float = 20.0) -> None:
+def _wait_for(port: int, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -320,6 +322,9 @@ def run(args: argparse.Namespace) -> None:
                 f"127.0.0.1:{port}",
                 "--log-level",
                 "warning",
+                # Load the app before forking: when the port answers every worker is ready, so a
+                # loaded machine does not spend the measured seconds importing Django in 4 workers.
+                "--preload",
             ],
             cwd=ROOT,
             env=env,
@@ -349,14 +354,12 @@ def run(args: argparse.Namespace) -> None:
         bare = _wrk(port, "/bench/bare/", real_file, lua, duration=args.duration, connections=args.connections)
         bare["cpu_ms"] = (_cpu_seconds(server.pid) - cpu) * 1000 / max(bare["requests"], 1)
         load = os.getloadavg()[0]
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+        stop(server)
         server = None
         drain = _drain(env, args) if args.mode == "queued" and args.drain else None
     finally:
-        if server is not None:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
+        # SIGTERM, then SIGKILL to the whole tree if a loaded machine makes the graceful stop too slow.
+        stop(server)
         shutil.rmtree(workdir, ignore_errors=True)
         drop_database(database_url, dbname)
         if args.mode == "queued":
@@ -371,7 +374,7 @@ def run(args: argparse.Namespace) -> None:
     for label, row in (("POST /webhooks/carriers/generic/", real), ("POST /bench/bare/ (DRF, 200)", bare)):
         print(f"{label:<34}{row['rps']:>8.0f}{row['p50']:>9.2f}{row['p99']:>9.2f}{row['requests']:>10}", end="")
         print(f"{row['non_2xx']:>9}{row['cpu_ms']:>16.2f}  {row['socket_errors']}")
-    print(f"ratio real/bare throughput: {real['rps'] / bare['rps']:.2f}")
+    print(f"ratio real/bare throughput: {real['rps'] / bare['rps']:.2f}" if bare["rps"] else "ratio: no bare figure")
     print(
         f"database after the real run: {applied['raw']} raw webhooks stored, {applied['processed']} processed, "
         f"{applied['duplicate']} duplicates, {applied['timeline']} timeline rows, {applied['keys']} event keys"
@@ -383,6 +386,21 @@ def run(args: argparse.Namespace) -> None:
         )
     if real["requests"] > count:
         print("note: the request list wrapped around; repeats were answered as duplicates")
+    if args.json:
+        figures = {
+            "mode": args.mode,
+            "gunicorn_workers": args.workers,
+            "gunicorn_threads": args.threads,
+            "connections": args.connections,
+            "duration_s": args.duration,
+            "real": real,
+            "bare": bare,
+            "ratio": real["rps"] / bare["rps"] if bare["rps"] else None,
+            "applied": applied,
+            "drain": drain,
+            "load_average": load,
+        }
+        Path(args.json).write_text(json.dumps(figures, indent=2))
 
 
 def main() -> None:
@@ -396,6 +414,7 @@ def main() -> None:
     parser.add_argument("--no-drain", dest="drain", action="store_false", help="queued: skip the worker drain")
     parser.add_argument("--drain-concurrency", type=int, default=2)
     parser.add_argument("--max-rate", type=int, default=1500, help="unique requests generated per second of run")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures there (bench/suite/run.py reads it)")
     args = parser.parse_args()
     args.duration = max(1, min(args.duration, MAX_DURATION))
     run(args)

@@ -1,27 +1,37 @@
 """Benchmark: the tracking page and its JSON endpoint with 1,000,000 orders in PostgreSQL.
 
-    .venv/bin/python bench/tracking_page.py [--orders 1000000] [--requests 500] [--keep]
+    .venv/bin/python bench/tracking_page.py [--orders 1000000] [--requests 500] [--keep] [--http] [--json PATH]
 
 Creates a scratch database (default oms_track_bench; dropped and re-made unless --keep and it is
 already seeded), migrates it, seeds with generate_series in SQL (one statement per table, not the
 ORM row by row): orders in every status, one parcel per dispatched order with 2–4 carrier events,
 a confirmation audit row per order. Then it requests random orders' pages in-process through
 Django's test client and reports p50/p95/max server time and the query count per request.
+
+--http also measures over HTTP, as a visitor sees it: gunicorn (sync workers, production settings,
+DEBUG off) on loopback, wrk in its own process replaying GETs of --http-orders random orders' pages
+(then their JSON) for --duration seconds each, and, as the same run's baseline, a bare DRF GET view
+(/bench/bare/, bench/carrier_bench_urls.py) on the same server. --json writes every figure there.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from suite.processes import free_port, start_gunicorn, stop, tree_cpu_seconds  # noqa: E402 - bench/ is on sys.path
+from suite.wrkload import Request, write_requests, wrk_run  # noqa: E402
 
 SEED_SQL = """
 INSERT INTO orders_brand (name, slug, order_prefix, order_sequence, logo, primary_colour, accent_colour,
@@ -89,6 +99,69 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+# A GET on a POST-only URL: answered 405 without touching the database (wrkload's filler).
+FILLER = "/webhooks/carriers/generic/"
+
+
+def measure_http(url: str, tokens: list[str], args: argparse.Namespace) -> dict:
+    """Pages over HTTP through gunicorn, loaded by wrk; the bare view is the same run's baseline."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.carrier_bench_settings",
+        "DATABASE_URL": url,
+        "DATABASE_CONN_MAX_AGE": "600",
+        "DJANGO_READ_DOT_ENV_FILE": "false",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-only-secret-key"),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("CELERY_BROKER_URL", None)
+    results: dict = {}
+    server = None
+    with tempfile.TemporaryDirectory(prefix="bench-track-") as workdir:
+        # As a deployment does: collected static files, or the manifest storage fails every page.
+        env["BENCH_STATIC_ROOT"] = str(Path(workdir) / "static")
+        run([sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"], env)
+        log = open(Path(workdir) / "gunicorn.log", "wb")  # noqa: SIM115 - closed below, after the server
+        try:
+            port = free_port()
+            server = start_gunicorn(env, port=port, workers=args.web_workers, log=log)
+            targets = {
+                "page": [Request("GET", f"/t/{token}/") for token in tokens],
+                "json": [Request("GET", f"/t/{token}/status.json") for token in tokens],
+                "bare": [Request("GET", "/bench/bare/")],
+            }
+            for name, requests in targets.items():
+                path = Path(workdir) / f"{name}.tsv"
+                write_requests(path, requests)
+                # Warm-up, not measured, counted rather than timed (on a busy machine 2 s may be a handful
+                # of requests): every worker imports the app, opens its connection, loads each language.
+                wrk_run(
+                    port=port,
+                    requests_file=path,
+                    duration=60,
+                    connections=args.connections,
+                    limit=args.web_workers * 30,
+                    filler_path=FILLER,
+                )
+                cpu = tree_cpu_seconds(server.pid)
+                row = wrk_run(port=port, requests_file=path, duration=args.duration, connections=args.connections)
+                row["web_cpu_ms_per_request"] = (tree_cpu_seconds(server.pid) - cpu) * 1000 / max(row["requests"], 1)
+                results[name] = row
+        finally:
+            stop(server)
+            log.close()
+        errors = (Path(workdir) / "gunicorn.log").read_text(errors="replace")
+    if any(results[name]["requests"] != results[name]["status_2xx"] for name in targets):
+        print(f"some answers were not 2xx; the server's log ends with:\n{errors[-3000:]}", file=sys.stderr)
+    results["web_workers"] = args.web_workers
+    results["connections"] = args.connections
+    results["duration_s"] = args.duration
+    results["orders_requested"] = len(tokens)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=1_000_000)
@@ -97,7 +170,14 @@ def main() -> None:
     parser.add_argument("--database", default="oms_track_bench")
     parser.add_argument("--host", default="postgres@127.0.0.1:5432")
     parser.add_argument("--keep", action="store_true", help="reuse an already seeded database")
+    parser.add_argument("--http", action="store_true", help="also measure over HTTP (gunicorn + wrk)")
+    parser.add_argument("--http-orders", type=int, default=2000, help="distinct random orders wrk cycles through")
+    parser.add_argument("--duration", type=int, default=15, help="--http: seconds per endpoint (max 120)")
+    parser.add_argument("--connections", type=int, default=4, help="--http: wrk keep-alive connections")
+    parser.add_argument("--web-workers", type=int, default=4, help="--http: gunicorn sync workers")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures there (bench/suite/run.py reads it)")
     args = parser.parse_args()
+    args.duration = max(1, min(args.duration, 120))
 
     url = f"postgres://{args.host}/{args.database}"
     admin_url = f"postgres://{args.host}/postgres"
@@ -131,6 +211,7 @@ def main() -> None:
         seeded = one(conn, "SELECT count(*) FROM orders_order")[0] >= args.orders
     if not has_table:
         run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], env)
+    seed_seconds = None
     if not seeded:
         started = time.perf_counter()
         one(conn, "SET synchronous_commit = off")
@@ -142,7 +223,8 @@ def main() -> None:
             t: one(conn, f"SELECT count(*) FROM {t}")[0]
             for t in ("orders_order", "orders_shipment", "orders_shipmentevent", "orders_statuschange")
         }
-        print(f"seeded in {time.perf_counter() - started:.1f} s: {counts}")
+        seed_seconds = time.perf_counter() - started
+        print(f"seeded in {seed_seconds:.1f} s: {counts}")
     conn.close()
 
     import django
@@ -175,6 +257,13 @@ def main() -> None:
             assert response.status_code == 200, response.status_code
             queries.append(len(captured.captured_queries))
         results[name] = (timings, queries)
+    connection.close()
+    http = None
+    if args.http:
+        http_ids = [rng.randint(low, high) for _ in range(args.http_orders)]
+        http_tokens = dict(Order.objects.filter(pk__in=http_ids).values_list("pk", "tracking_token"))
+        connection.close()
+        http = measure_http(url, [http_tokens[pk] for pk in http_ids], args)
     print(f"{len(ids)} requests each, random orders among {high - low + 1:,}")
     print(f"{'endpoint':<10}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'queries':>12}")
     for name, (timings, queries) in results.items():
@@ -183,6 +272,36 @@ def main() -> None:
             f"{name:<10}{statistics.median(timings):>9.1f}{percentile(timings, 95):>9.1f}{max(timings):>9.1f}"
             f"{(str(q[0]) if len(q) == 1 else f'{q[0]}–{q[-1]}'):>12}"
         )
+    if http:
+        print(
+            f"over HTTP: gunicorn {args.web_workers} sync workers, wrk -t1 -c{args.connections} "
+            f"-d{args.duration}s, {args.http_orders} random orders"
+        )
+        print(f"{'endpoint':<10}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'CPU ms/req':>12}")
+        for name in ("page", "json", "bare"):
+            row = http[name]
+            bad = row["requests"] - row["status_2xx"]
+            print(
+                f"{name:<10}{row['rps']:>9.0f}{row['p50_ms']:>9.1f}{row['p95_ms']:>9.1f}{row['p99_ms']:>9.1f}"
+                f"{bad:>9}{row['web_cpu_ms_per_request']:>12.2f}"
+            )
+    if args.json:
+        figures = {
+            "orders": high - low + 1,
+            "seed_seconds": seed_seconds,
+            "in_process": {
+                name: {
+                    "requests": len(timings),
+                    "p50_ms": statistics.median(timings),
+                    "p95_ms": percentile(timings, 95),
+                    "max_ms": max(timings),
+                    "queries": sorted(set(queries)),
+                }
+                for name, (timings, queries) in results.items()
+            },
+            "http": http,
+        }
+        Path(args.json).write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":
