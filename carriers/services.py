@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from carriers import pod
-from carriers.adapters import get_adapter
+from carriers.adapters import get_adapter, parse_payload
 from carriers.adapters.base import Adapter, ParseError, carrier_slug
 from carriers.models import CarrierAccount, EventKey, PendingEvent, RawWebhook, UnmappedCode
 from orders import services as order_services
@@ -145,7 +145,7 @@ def raw_webhook_process(*, raw_id: int, events: list[TrackingEvent] | None = Non
         body = bytes(raw.body)
         if events is None:
             try:
-                events = adapter.parse(body)
+                events = parse_payload(adapter, body)
             except ParseError as exc:
                 return _finish(raw, Outcome(status=RawWebhook.Status.FAILED, errors=[f"parse error: {exc}"]))
         if not _claim_delivery(raw, adapter, body):

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from carriers import services, tasks
-from carriers.adapters import ParseError, VerificationError, get_adapter
+from carriers.adapters import ParseError, VerificationError, get_adapter, parse_payload
 from carriers.models import RawWebhook
 from carriers.schema import GENERIC_EXAMPLE, WEBHOOK_HEADERS, WEBHOOK_RESPONSES, GenericPayloadSerializer
 from orders.api.errors import error_response
@@ -83,7 +83,7 @@ class CarrierWebhookView(APIView):
             source_address=request.META.get("REMOTE_ADDR") or None,
         )
         try:
-            events = adapter.parse(body)
+            events = parse_payload(adapter, body)
         except ParseError as exc:
             services.raw_webhook_fail(raw=raw, error=f"parse error: {exc}")
             return error_response("unparseable", str(exc)[:500], status.HTTP_400_BAD_REQUEST, id=raw.pk)

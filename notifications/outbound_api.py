@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.urls import path
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser
@@ -25,6 +25,10 @@ from orders.api.errors import ErrorSerializer, InvalidRequestSerializer, error_r
 from orders.models import Brand
 
 ERRORS = {400: InvalidRequestSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
+# What any call may answer besides its own result (documented so clients and the fuzzer know).
+DENIED = {401: ErrorSerializer, 403: ErrorSerializer}
+MISSING = {**DENIED, 404: ErrorSerializer}
+CONFLICT = {409: ErrorSerializer}
 
 
 class EndpointPermission(BasePermission):
@@ -129,6 +133,11 @@ class RotateSerializer(serializers.Serializer):
 
 
 @extend_schema(tags=["webhooks"])
+@extend_schema_view(
+    list=extend_schema(responses={200: EndpointSerializer(many=True), **DENIED}),
+    retrieve=extend_schema(responses={200: EndpointSerializer, **MISSING}),
+    destroy=extend_schema(responses={204: None, **MISSING}),
+)
 class EndpointViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -163,7 +172,10 @@ class EndpointViewSet(
         body = EndpointSerializer(endpoint).data
         return Response({**body, "secret": secret}, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Change an endpoint (enabling it again clears its failure record)")
+    @extend_schema(
+        summary="Change an endpoint (enabling it again clears its failure record)",
+        responses={200: EndpointSerializer, **ERRORS},
+    )
     def partial_update(self, request, pk=None):
         endpoint = self.get_object()
         serializer = EndpointSerializer(endpoint, data=request.data, partial=True)
@@ -192,7 +204,11 @@ class EndpointViewSet(
     @extend_schema(
         summary="Replay everything that failed since T",
         request=ReplaySinceSerializer,
-        responses={200: inline_serializer("ReplayCount", {"replayed": serializers.IntegerField()}), **ERRORS},
+        responses={
+            200: inline_serializer("ReplayCount", {"replayed": serializers.IntegerField()}),
+            **ERRORS,
+            **CONFLICT,
+        },
     )
     @action(detail=True, methods=["post"])
     def replay(self, request, pk=None):
@@ -206,7 +222,8 @@ class EndpointViewSet(
         return Response({"replayed": count})
 
     @extend_schema(
-        summary="The endpoint's latest messages and their attempts", responses={200: MessageSerializer(many=True)}
+        summary="The endpoint's latest messages and their attempts",
+        responses={200: MessageSerializer(many=True), **MISSING},
     )
     @action(detail=True, methods=["get"])
     def messages(self, request, pk=None):
@@ -223,7 +240,7 @@ class MessageReplayView(APIView):
         tags=["webhooks"],
         summary="Replay one message (same webhook-id, a new round of attempts)",
         request=None,
-        responses={200: MessageSerializer, **ERRORS},
+        responses={200: MessageSerializer, **ERRORS, **CONFLICT},
     )
     def post(self, request, pk: int):
         message = get_object_or_404(WebhookMessage.objects.select_related("endpoint"), pk=pk)
@@ -243,7 +260,7 @@ class EventTypesView(APIView):
     permission_classes = [EndpointPermission]
     action = "list"
 
-    @extend_schema(tags=["webhooks"], summary="Event types to subscribe to", responses={200: _EVENT_TYPE_ROW})
+    @extend_schema(tags=["webhooks"], summary="Event types to subscribe to", responses={200: _EVENT_TYPE_ROW, **DENIED})
     def get(self, request):
         return Response([{"type": value, "label": label} for value, label in EventType.choices])
 

@@ -161,7 +161,13 @@ def render_notification(notification: Notification) -> Rendered:
             out.text = parts["email"]
             out.html = render_to_string(
                 "notifications/email/layout.html",
-                {**context, "subject": out.subject, "body_html": mark_safe(html.linebreaks(html.urlize(out.text)))},
+                # The text holds carrier and shop text (a delay reason, a name): escape it for the HTML
+                # part (urlize does, and marks its output safe so linebreaks does not escape twice).
+                {
+                    **context,
+                    "subject": out.subject,
+                    "body_html": mark_safe(html.linebreaks(html.urlize(out.text, autoescape=True))),
+                },
             )
         elif notification.channel in (Channel.SMS, Channel.WHATSAPP):
             out.text = sms_text.normalise_gsm(parts["sms"])

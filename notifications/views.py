@@ -44,11 +44,13 @@ def _twilio_valid(request: HttpRequest) -> bool:
     )
 
 
-def _unauthorised(provider: str, request: HttpRequest) -> HttpResponse:
+def _unauthorised(provider: str, request: HttpRequest, reason: str = "invalid_signature") -> HttpResponse:
     security.warning(
-        "provider webhook rejected", extra={"provider": provider, "remote": request.META.get("REMOTE_ADDR", "")}
+        "provider webhook rejected",
+        extra={"provider": provider, "reason": reason, "remote": request.META.get("REMOTE_ADDR", "")},
     )
-    return JsonResponse({"error": "invalid_signature", "detail": "The signature does not match."}, status=401)
+    detail = "The signature is too old." if reason == "stale_signature" else "The signature does not match."
+    return JsonResponse({"error": reason, "detail": detail}, status=401)
 
 
 @csrf_exempt
@@ -90,11 +92,11 @@ def sendgrid_events(request: HttpRequest) -> HttpResponse:
         valid = hook.verify_signature(body.decode("utf-8"), signature, timestamp, hook.convert_public_key_to_ecdsa(key))
     except (ValueError, UnicodeDecodeError):
         valid = False
-    max_age = settings.SENDGRID_EVENT_WEBHOOK_MAX_AGE
-    if valid and max_age and (not timestamp.isdigit() or abs(time.time() - int(timestamp)) > max_age):
-        valid = False
     if not valid:
         return _unauthorised("sendgrid", request)
+    max_age = settings.SENDGRID_EVENT_WEBHOOK_MAX_AGE
+    if max_age and (not timestamp.isdigit() or abs(time.time() - int(timestamp)) > max_age):
+        return _unauthorised("sendgrid", request, "stale_signature")
     try:
         events = json.loads(body)
     except ValueError:

@@ -15,3 +15,6 @@ urlpatterns = [
     path("", include("privacy.urls")),
     path("", include("orders.urls")),
 ]
+
+# API and webhook clients get a 404 in the API's error shape, not an HTML page (orders/api/errors.py).
+handler404 = "orders.api.errors.not_found"

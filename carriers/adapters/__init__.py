@@ -27,4 +27,20 @@ def get_adapter(name: str) -> Adapter | None:
     return ADAPTERS.get(name)
 
 
-__all__ = ["ADAPTERS", "Adapter", "ParseError", "VerificationError", "get_adapter"]
+# What reading a vendor dict of the wrong shape raises ("a list where an object was", "a number
+# where text was"); found by tests/fuzz. The body is stored already: it must become a dead letter
+# with its reason, never a 500 that leaves the row unprocessed and makes the carrier retry forever.
+_WRONG_SHAPE = (AttributeError, TypeError, KeyError, IndexError, ValueError, ArithmeticError, RecursionError)
+
+
+def parse_payload(adapter: Adapter, body: bytes):
+    """adapter.parse(body), with any wrong-shape error turned into the ParseError it stands for."""
+    try:
+        return adapter.parse(body)
+    except ParseError:
+        raise
+    except _WRONG_SHAPE as exc:
+        raise ParseError(f"unexpected payload shape: {type(exc).__name__}: {exc}"[:500]) from exc
+
+
+__all__ = ["ADAPTERS", "Adapter", "ParseError", "VerificationError", "get_adapter", "parse_payload"]

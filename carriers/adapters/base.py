@@ -123,7 +123,10 @@ def need(mapping, *path: str):
 
 def aware(value: str, *, local_zone: str | None = None) -> datetime:
     """An ISO 8601 timestamp as an aware datetime; a naive one is read in `local_zone`."""
-    parsed = parse_datetime(value) if isinstance(value, str) else None
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # well-formed but impossible ("2026-02-30T10:00:00Z"): Django raises, not None
+        parsed = None
     if parsed is None:
         raise ParseError(f"not a timestamp: {value!r}")
     if parsed.tzinfo is None:
@@ -137,7 +140,10 @@ def date_only(value) -> date | None:
     """An ETA as a date. A datetime ETA keeps its own calendar day (never shifted to UTC)."""
     if not value or not isinstance(value, str):
         return None
-    return parse_date(value[:10])
+    try:
+        return parse_date(value[:10])
+    except ValueError:  # "2026-02-30": an impossible ETA is no ETA, not a crash
+        return None
 
 
 def decimal_or_none(value) -> Decimal | None:

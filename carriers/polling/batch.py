@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from carriers.adapters import ParseError, get_adapter
+from carriers.adapters import ParseError, get_adapter, parse_payload
 from carriers.models import TrackerPoll
 from carriers.polling import get_client
 from carriers.polling.base import PollClient, PollError
@@ -116,7 +116,7 @@ class BatchFetcher:
         state.limiter.wait()
         try:
             result = state.client.fetch(poll)
-            events = get_adapter(result.adapter).parse(result.body)
+            events = parse_payload(get_adapter(result.adapter), result.body)
         except (PollError, ParseError) as exc:
             with state.lock:
                 state.failures += 1

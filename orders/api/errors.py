@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -26,7 +30,21 @@ def exception_handler(exc, context):
     elif isinstance(response.data, dict) and "detail" in response.data:
         code = getattr(response.data["detail"], "code", None) or "error"
         response.data = {"error": code, "detail": str(response.data["detail"])}
+        if response.status_code == status.HTTP_400_BAD_REQUEST:
+            # A body that does not parse is a 400 too: keep the documented 400 shape (fields included).
+            response.data["fields"] = {}
     return response
+
+
+# Paths whose clients are programs: a 404 there answers in the API's shape, never an HTML page.
+_JSON_PATHS = re.compile(r"^/(api|webhooks)/|^/t/[^/]+/(feed|devices)/|^/t/[^/]+/status\.json$")
+
+
+def not_found(request, exception=None):
+    """handler404: JSON for API, webhook and tracking-feed paths; Django's page for the rest."""
+    if _JSON_PATHS.match(request.path_info):
+        return JsonResponse({"error": "not_found", "detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+    return page_not_found(request, exception)
 
 
 def error_response(code: str, detail: str, http_status: int = status.HTTP_400_BAD_REQUEST, **extra) -> Response:
@@ -57,6 +75,7 @@ class InvalidRequestSerializer(ErrorSerializer):
 __all__ = [
     "exception_handler",
     "error_response",
+    "not_found",
     "DjangoPermissionDenied",
     "ErrorSerializer",
     "InvalidRequestSerializer",

@@ -59,6 +59,13 @@ class OrderCursorPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
 
+    def decode_cursor(self, request):
+        # DRF answers a cursor it cannot decode with 404; it is a bad parameter, so a 400 naming it.
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from None
+
 
 class OrderPermission(BasePermission):
     """Each action needs the model permissions in the view's `required_permissions`; an unlisted action is refused."""
