@@ -83,7 +83,8 @@ def start_worker(
     return worker
 
 
-def wait_ready(app, worker: subprocess.Popen, timeout: float = 30.0, name: str = "bench") -> None:
+def wait_ready(app, worker: subprocess.Popen, timeout: float = 180.0, name: str = "bench") -> None:
+    # Generous: on a machine other sessions load (load average 30+) a worker's start-up alone took > 30 s.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if worker.poll() is not None:

@@ -6,14 +6,15 @@ What it does:
 - makes a scratch database `oms_bench_notif_lat_<pid>` on the server of DATABASE_URL, migrates it and
   registers --events dispatched orders through the orders services (customers consented to SMS,
   quiet hours off); drops it at the end;
-- starts the Twilio fake (tests/fakes) on loopback, answering in --provider-ms, and one real Celery
-  worker (`-Q critical,default,bulk --pool threads`) on BENCH_BROKER_URL (default Redis db 6, purged);
+- starts the Twilio fake (tests/fakes) on loopback, answering in --provider-ms, and --processes real
+  Celery workers (`-Q critical,default,bulk --pool threads`) on BENCH_BROKER_URL (default Redis db 6, purged);
 - at a steady --rate (default 100 events/s, from --clients threads) posts one signed `generic` carrier webhook per order
   ("out_for_delivery") through the whole Django stack (django.test.Client: middleware, signature
   check, raw store, parse), as production runs it: with a broker the view answers 202 and the worker
   applies the event (CARRIER_PROCESS_INLINE=false; --inline applies it inside the request);
 - the clock starts just before the webhook is handed to Django and stops when the fake receives the
-  order's SMS (Twilio SDK request); prints p50/p95/p99/max and how many arrived.
+  order's SMS (Twilio SDK request); prints p50/p95/p99/max and how many arrived (--json PATH writes
+  them too: rate, p50, p95, p99, count, lost).
 """
 
 from __future__ import annotations
@@ -50,9 +51,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=500)
     parser.add_argument("--rate", type=float, default=100.0, help="webhooks per second")
     parser.add_argument("--provider-ms", type=float, default=50.0)
-    parser.add_argument("--concurrency", type=int, default=32, help="worker threads")
+    parser.add_argument("--concurrency", type=int, default=32, help="worker threads (per process)")
+    parser.add_argument("--processes", type=int, default=1, help="worker processes (one per core at most)")
     parser.add_argument("--inline", action="store_true", help="apply the carrier event inside the request")
     parser.add_argument("--clients", type=int, default=4, help="threads posting webhooks (to hold the rate)")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures to this file (JSON)")
     args = parser.parse_args()
 
     from tests.fakes.providers import FakeTwilio
@@ -157,14 +160,24 @@ def run(args, arrivals: dict[str, float]) -> None:
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     broker.flushdb()  # the set-up's own messages: not part of the measurement
     connection.close()
-    log = Path(tempfile.mkdtemp()) / "worker.log"
-    worker = start_worker("critical,default,bulk", concurrency=args.concurrency, log=log)
+    logs = Path(tempfile.mkdtemp())
+    workers = [
+        start_worker(
+            "critical,default,bulk", concurrency=args.concurrency, log=logs / f"worker-{i}.log", name=f"bench{i}"
+        )
+        for i in range(args.processes)
+    ]
+
+    def cpu() -> float:
+        return sum(cpu_seconds(w.pid) for w in workers)
+
     sent_at: dict[str, float] = {}
     failures: list[str] = []
     try:
-        wait_ready(app, worker)
+        for i, w in enumerate(workers):
+            wait_ready(app, w, name=f"bench{i}")
         payloads = [_webhook(tracking, i) for i, (_, tracking) in enumerate(orders)]
-        cpu0 = cpu_seconds(worker.pid)
+        cpu0 = cpu()
         start = time.perf_counter()
 
         def sender(k: int) -> None:
@@ -195,10 +208,11 @@ def run(args, arrivals: dict[str, float]) -> None:
         while len(arrivals) < len(orders) and time.perf_counter() < deadline:
             time.sleep(0.05)
         time.sleep(1.0)  # the other messages of the last events (email, feed) finish too
-        worker_cpu = (cpu_seconds(worker.pid) - cpu0) / len(orders) * 1000
+        worker_cpu = (cpu() - cpu0) / len(orders) * 1000
         load = load_average()
     finally:
-        stop_worker(worker)
+        for w in workers:
+            stop_worker(w)
         broker.flushdb()
     latencies = [(arrivals[n] - sent_at[n]) * 1000 for n in sent_at if n in arrivals]
     cuts = percentiles(latencies)
@@ -206,13 +220,31 @@ def run(args, arrivals: dict[str, float]) -> None:
     print(
         f"carrier webhook -> SMS at the fake: {len(latencies)}/{len(orders)} arrived; "
         f"offered {offered:.0f} events/s; carrier processing {mode}; "
-        f"worker 1 process --pool threads -c {args.concurrency}; provider {args.provider_ms:.0f} ms"
+        f"worker {args.processes} process(es) --pool threads -c {args.concurrency}; provider {args.provider_ms:.0f} ms"
     )
     print("  ".join(f"{k} {v:.0f} ms" for k, v in cuts.items()))
     print(
-        f"worker CPU per carrier event (apply + 3 messages: SMS, outbox email, feed): {worker_cpu:.1f} ms; "
+        f"worker CPU per carrier event (apply + its messages: SMS, outbox email, feed): {worker_cpu:.1f} ms; "
         f"load average {load} on {os.cpu_count()} cores"
     )
+    if args.json:
+        figures = {
+            "benchmark": "notifications_latency",
+            "mode": "inline" if args.inline else "queued",
+            "rate": args.rate,
+            "offered_rate": round(offered, 1),
+            "count": len(latencies),
+            "events": len(orders),
+            "lost": len(orders) - len(latencies),
+            **{f"{k}_ms": round(v, 1) for k, v in cuts.items()},
+            "worker_cpu_ms_per_event": round(worker_cpu, 2),
+            "worker_processes": args.processes,
+            "worker_threads": args.concurrency,
+            "provider_latency_ms": args.provider_ms,
+            "cores": os.cpu_count(),
+            "load_average": load,
+        }
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":

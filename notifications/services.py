@@ -32,7 +32,7 @@ from notifications.rendering import render_notification
 from notifications.staff_alerts import render_staff_chat as render_chat
 from notifications.staff_alerts import staff_first_wait
 from notifications.transports import TransportError, get_transport, provider_for_channel
-from oms_notify.logging import get_correlation_id
+from oms_notify.logging import correlation_scope, get_correlation_id, set_correlation_id
 from orders.models import DomainEvent, Order, Shipment, StatusChange
 from orders.tracking.models import DeliveryFeedback
 
@@ -129,13 +129,13 @@ def notifications_create(
     created = Notification.objects.bulk_create([n for n in created if n.idempotency_key not in known])
     # Pending rows go now; a confirmation whose proof-of-delivery wait is already over (an old scan
     # with no verdict) goes to dispatch too, which applies the brand's unverified policy.
-    enqueue_on_commit(
-        [
-            n.pk
-            for n in created
-            if n.status == S.PENDING or (n.status == S.HELD and n.due_at is not None and n.due_at <= now)
-        ]
-    )
+    due = [
+        n for n in created if n.status == S.PENDING or (n.status == S.HELD and n.due_at is not None and n.due_at <= now)
+    ]
+    if due:
+        # The queue and audience are in hand: no need to read them back after the commit.
+        rows = [(n.pk, n.queue, n.audience) for n in due]
+        transaction.on_commit(lambda: _enqueue_rows(rows))
     return created
 
 
@@ -172,12 +172,19 @@ def enqueue_on_commit(ids: list[int]) -> None:
 
 
 def enqueue(ids: list[int]) -> None:
+    _enqueue_rows(list(Notification.objects.filter(pk__in=ids).values_list("pk", "queue", "audience")))
+
+
+def _enqueue_rows(rows: list[tuple[int, str, str]]) -> None:
+    """(pk, queue, audience) rows to the broker, staff alerts first."""
     from notifications.staff_alerts import staff_first
     from notifications.tasks import send_notification
 
-    rows = staff_first(list(Notification.objects.filter(pk__in=ids).values_list("pk", "queue", "audience")))
+    if not rows:
+        return
+    rows = staff_first(rows)
     # Stamped before the send: in eager mode the task runs inside apply_async.
-    Notification.objects.filter(pk__in=ids).update(enqueued_at=timezone.now())
+    Notification.objects.filter(pk__in=[row[0] for row in rows]).update(enqueued_at=timezone.now())
     for pk, queue, _audience in rows:
         send_notification.apply_async(args=[pk], queue=queue)
 
@@ -238,12 +245,19 @@ def _load_for_dispatch(pk: int) -> Notification:
 
 def notification_dispatch(*, notification_id: int) -> str:
     """Send one notification if it is still due. Returns the outcome (for logs and tests)."""
+    # Whoever enqueued it (the sweeper, a retry countdown), the attempt logs under its event's id.
+    with correlation_scope():
+        return _dispatch(notification_id)
+
+
+def _dispatch(notification_id: int) -> str:
     now = timezone.now()
     if not _claim(notification_id, now):
         from notifications.delivery_gate import delivery_wait_end
 
         return "released" if delivery_wait_end(notification_id=notification_id, now=now) else "skipped"
     n = _load_for_dispatch(notification_id)
+    set_correlation_id(n.correlation_id or get_correlation_id())
     passed = _moment_passed(n, now)
     if passed is not None:
         content = {}
@@ -264,7 +278,9 @@ def notification_dispatch(*, notification_id: int) -> str:
         try:
             rendered = render_chat(n) if n.channel == Channel.CHAT else render_notification(n)
         except Exception as exc:  # a template bug: the same every time, so no retry
-            logger.exception("notification could not be rendered", extra={"notification": n.pk})
+            failure = TransportError("render error", permanent=True, code="render")
+            failure.__cause__ = exc
+            _log_failure(n, failure, outcome="permanent", attempt=n.attempts)
             _finish(
                 n.pk, status=S.FAILED, status_reason="render error", error_code="render", error_message=str(exc)[:500]
             )
@@ -297,9 +313,9 @@ def notification_dispatch(*, notification_id: int) -> str:
         latency = int((time.perf_counter() - clock) * 1000)
         return _failed(n, exc, number=number, started=started, latency=latency)
     except Exception as exc:  # an SDK surprise: retried like a transient error, dead-lettered in the end
-        logger.exception("transport raised", extra={"notification": n.pk, "provider": n.provider})
         latency = int((time.perf_counter() - clock) * 1000)
         failure = TransportError(f"{type(exc).__name__}: {exc}", code="unexpected")
+        failure.__cause__ = exc  # logged once, with its traceback, by _log_failure
         return _failed(n, failure, number=number, started=started, latency=latency)
     latency = int((time.perf_counter() - clock) * 1000)
     if failover.applies(n) and not circuit_clean:
@@ -374,10 +390,7 @@ def _failed(n: Notification, exc: TransportError, *, number: int, started: datet
                 error_message=exc.message[:500],
             )
         _count("failover")
-        logger.warning(
-            "notification failing over",
-            extra={"notification": n.pk, "provider": n.provider, "to": target, "code": exc.code},
-        )
+        _log_failure(n, exc, outcome="failover", attempt=number, to=target)
         enqueue([n.pk])
         return "failover"
     outcome = _record_failure(n, exc, number=number, started=started, latency=latency)
@@ -395,6 +408,21 @@ def _failed(n: Notification, exc: TransportError, *, number: int, started: datet
             data={"reason": f"{n.get_channel_display()} via {n.provider}: {exc.message}"[:300]},
         )
     return outcome
+
+
+_TRACED = {"render", "unexpected"}  # our bugs or an SDK's surprise: the traceback is the clue
+
+
+def _log_failure(n: Notification, exc: TransportError, *, outcome: str, attempt: int, **more) -> None:
+    """The one log line per failed attempt (issue 8). No recipient and no provider text: Twilio's
+    messages quote the phone number; both stay on the row, for staff."""
+    kind = "permanent" if exc.permanent else "transient"
+    extra = {"notification": n.pk, "order": n.order.number if n.order_id else None, "event": n.event}
+    extra.update(channel=n.channel, provider=n.provider, code=exc.code or "unknown", http_status=exc.http_status)
+    extra.update(kind=kind, outcome=outcome, attempt=attempt, **more)
+    level = logging.WARNING if outcome in ("retry", "failover") else logging.ERROR
+    traced = exc.__cause__ if exc.code in _TRACED else None
+    logger.log(level, "notification failed", extra=extra, exc_info=traced)
 
 
 def retry_delay(attempt: int, retry_after: float | None = None) -> float:
@@ -435,10 +463,7 @@ def _record_failure(n: Notification, exc: TransportError, *, number: int, starte
             _finish(n.pk, status=S.FAILED, status_reason="dead-lettered", dead_lettered_at=now, **common)
     if retry_at is not None:
         _count("retried")
-        logger.warning(
-            "notification attempt failed, will retry",
-            extra={"notification": n.pk, "provider": n.provider, "code": exc.code, "retry_at": retry_at.isoformat()},
-        )
+        _log_failure(n, exc, outcome="retry", attempt=number, retry_at=retry_at.isoformat())
         if (retry_at - now) <= settings.MAX_COUNTDOWN:
             from notifications.tasks import send_notification
 
@@ -451,16 +476,10 @@ def _record_failure(n: Notification, exc: TransportError, *, number: int, starte
         return "retry"
     if exc.permanent:
         _count("permanent")
-        logger.warning(
-            "notification failed permanently",
-            extra={"notification": n.pk, "provider": n.provider, "code": exc.code, "error": exc.message[:200]},
-        )
+        _log_failure(n, exc, outcome="permanent", attempt=number)
         return "permanent"
     _count("dead_lettered")
-    logger.error(
-        "notification dead-lettered",
-        extra={"notification": n.pk, "provider": n.provider, "code": exc.code, "error": exc.message[:200]},
-    )
+    _log_failure(n, exc, outcome="dead_lettered", attempt=number)
     return "dead_lettered"
 
 

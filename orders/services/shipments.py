@@ -190,8 +190,9 @@ def shipment_apply_event(
 def _move_shipment_for_event(
     shipment: Shipment, event: TrackingEvent, row: ShipmentEvent, *, order: Order, source: str
 ) -> bool:
-    method = getattr(shipment, f"mark_{event.status}")
-    if not can_proceed(method):
+    # No transition leads back to info_received (a carrier re-sending "label created" after pickup).
+    method = getattr(shipment, f"mark_{event.status}", None)
+    if method is None or not can_proceed(method):
         # e.g. a scan for a parcel we already know was returned: history only.
         logger.warning(
             "carrier event cannot move shipment",

@@ -200,3 +200,15 @@ def test_every_shipment_move_is_audited_with_the_carrier_event():
     change = StatusChange.objects.get(shipment__order=order, transition="mark_in_transit")
     assert change.source == "carrier" and change.shipment_event.status == "in_transit"
     assert change.occurred_at == change.shipment_event.occurred_at
+
+
+def test_a_newer_label_created_scan_after_pickup_joins_the_history_without_moving_the_parcel():
+    # Carriers re-send "label created / info received" after the parcel moved (a corrected label):
+    # there is no way back to info received, so it is history only, never an error.
+    order = order_in(OS.IN_TRANSIT)
+    shipment = order.shipments.get()
+    row, created = apply(shipment, "info_received", minutes=500, description="Shipment information updated")
+    shipment.refresh_from_db()
+    order.refresh_from_db()
+    assert created and not row.applied
+    assert shipment.status == SS.IN_TRANSIT and order.status == OS.IN_TRANSIT
