@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "oms_notify.logging.CorrelationIdMiddleware",
+    "operations.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -270,6 +271,22 @@ CARRIER_POLL_MAX_DAYS = env.int("CARRIER_POLL_MAX_DAYS", default=90)
 CARRIER_EASYPOST_API_BASE = env.str("CARRIER_EASYPOST_API_BASE", default="https://api.easypost.com")
 CARRIER_EASYPOST_API_KEY = env.str("CARRIER_EASYPOST_API_KEY", default="")
 CARRIER_STALLED_AFTER_HOURS = env.int("CARRIER_STALLED_AFTER_HOURS", default=48)
+CARRIER_SHIPPO_API_BASE = env.str("CARRIER_SHIPPO_API_BASE", default="https://api.goshippo.com")
+CARRIER_SHIPPO_API_KEY = env.str("CARRIER_SHIPPO_API_KEY", default="")
+# Reconciliation (data sync accuracy): the polling client that checks a carrier's shipments when
+# they are not polled anyway, e.g. "fedex=shippo,ups=shippo,*=easypost"; without one: not checkable.
+CARRIER_RECONCILE_CLIENTS = env.dict("CARRIER_RECONCILE_CLIENTS", default={})
+CARRIER_RECONCILE_BATCH = env.int("CARRIER_RECONCILE_BATCH", default=100)
+# Per polling client: parallel requests and requests per second, e.g. "easypost=4,shippo=2".
+CARRIER_RECONCILE_CONCURRENCY = env.dict("CARRIER_RECONCILE_CONCURRENCY", cast={"value": int}, default={})
+CARRIER_RECONCILE_DEFAULT_CONCURRENCY = env.int("CARRIER_RECONCILE_DEFAULT_CONCURRENCY", default=2)
+CARRIER_RECONCILE_RATE = env.dict("CARRIER_RECONCILE_RATE", cast={"value": float}, default={})
+CARRIER_RECONCILE_DEFAULT_RATE = env.float("CARRIER_RECONCILE_DEFAULT_RATE", default=5.0)
+# Carrier scans newer than this may still be on their way to us as webhooks: not compared yet.
+CARRIER_RECONCILE_GRACE_MINUTES = env.int("CARRIER_RECONCILE_GRACE_MINUTES", default=30)
+# One task works this long, then queues the rest of the run (keeps under CELERY_TASK_SOFT_TIME_LIMIT).
+CARRIER_RECONCILE_TASK_SECONDS = env.int("CARRIER_RECONCILE_TASK_SECONDS", default=150)
+CARRIER_RECONCILE_HOUR_UTC = env.int("CARRIER_RECONCILE_HOUR_UTC", default=3)
 
 CELERY_TASK_ROUTES.update(
     {
@@ -278,6 +295,7 @@ CELERY_TASK_ROUTES.update(
         "carriers.tasks.sweep_carrier_webhooks": {"queue": "default"},
         "carriers.tasks.poll_trackers": {"queue": "default"},
         "carriers.tasks.check_shipment_delays": {"queue": "default"},
+        "carriers.tasks.reconcile_shipments": {"queue": "bulk"},
     }
 )
 CELERY_BEAT_SCHEDULE.update(
@@ -285,6 +303,10 @@ CELERY_BEAT_SCHEDULE.update(
         "carriers-sweep": {"task": "carriers.tasks.sweep_carrier_webhooks", "schedule": timedelta(minutes=2)},
         "carriers-poll": {"task": "carriers.tasks.poll_trackers", "schedule": timedelta(minutes=5)},
         "carriers-delays": {"task": "carriers.tasks.check_shipment_delays", "schedule": crontab(minute="*/30")},
+        "carriers-reconcile": {
+            "task": "carriers.tasks.reconcile_shipments",
+            "schedule": crontab(hour=CARRIER_RECONCILE_HOUR_UTC, minute=25),
+        },
     }
 )
 # Rejections go to "oms_notify.security" (configured above): carrier, source address, size, reason.
@@ -441,3 +463,44 @@ CELERY_BEAT_SCHEDULE.update(
         "outbound-webhooks-sweep": {"task": "notifications.outbound_tasks.sweep_webhooks", "schedule": 30.0},
     }
 )
+
+# --- KPI dashboard (docs/kpis.md) -------------------------------------------------------------
+# Beat refreshes the rollups this often; each run recomputes only the days whose records changed.
+KPI_REFRESH_SECONDS = env.int("KPI_REFRESH_SECONDS", default=300)
+# Rows changed this long before the last refresh are looked at again (commits land after their timestamps).
+KPI_REFRESH_OVERLAP_SECONDS = env.int("KPI_REFRESH_OVERLAP_SECONDS", default=300)
+CELERY_TASK_ROUTES.update({"kpis.tasks.refresh_kpis": {"queue": "bulk"}})
+CELERY_BEAT_SCHEDULE.update(
+    {"kpis-refresh": {"task": "kpis.tasks.refresh_kpis", "schedule": float(KPI_REFRESH_SECONDS)}}
+)
+
+# --- Operations: health, readiness, metrics (docs/operations.md) -------------------------------
+# /metrics answers "Authorization: Bearer <METRICS_TOKEN>" or a client in METRICS_ALLOWED_NETWORKS
+# (CIDRs, matched against REMOTE_ADDR); with neither set it answers nobody (the demo: loopback).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list(
+    "METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"] if DEBUG else []
+)
+# Series read from the database count the rows of this recent window: an index range per scrape.
+METRICS_WINDOW_SECONDS = env.int("METRICS_WINDOW_SECONDS", default=3600)
+# Workers write a heartbeat to the broker's Redis this often; readiness wants one younger than STALE.
+OPS_HEARTBEAT_SECONDS = env.int("OPS_HEARTBEAT_SECONDS", default=15)
+OPS_HEARTBEAT_STALE_SECONDS = env.int("OPS_HEARTBEAT_STALE_SECONDS", default=60)
+# Queues that each need a live worker for /readyz to answer 200.
+OPS_REQUIRED_QUEUES = env.list("OPS_REQUIRED_QUEUES", default=["critical", "default", "bulk"])
+# Each readiness probe (database, Redis) gives up after this many seconds.
+OPS_CHECK_TIMEOUT_SECONDS = env.float("OPS_CHECK_TIMEOUT_SECONDS", default=2.0)
+
+# --- Privacy and retention (docs/privacy.md) ---------------------------------------------------
+# Message bodies and raw payloads older than this lose their personal data (rows are kept).
+RETENTION_DAYS = env.int("RETENTION_DAYS", default=30)
+# Rows per transaction of the purge: short transactions, bounded memory.
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=500)
+CELERY_TASK_ROUTES.update({"privacy.tasks.purge_expired": {"queue": "bulk"}})
+CELERY_BEAT_SCHEDULE.update(
+    {"privacy-purge-expired": {"task": "privacy.tasks.purge_expired", "schedule": crontab(hour=3, minute=23)}}
+)
+# Every log handler masks anything shaped like an e-mail or phone number that slips into a log line.
+LOGGING["filters"]["redact_personal"] = {"()": "privacy.logging.RedactPersonalDataFilter"}
+for _handler in LOGGING["handlers"].values():
+    _handler.setdefault("filters", []).append("redact_personal")
