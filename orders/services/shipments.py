@@ -27,6 +27,7 @@ from orders.services._core import (
     _run_shipment_transition,
 )
 from orders.statuses import (
+    FINAL_SHIPMENT_STATUSES,
     SHIPMENT_EXCEPTIONS,
     UNKNOWN_EVENT_STATUS,
     ShipmentStatus,
@@ -161,12 +162,17 @@ def shipment_apply_event(
         except IntegrityError:
             return ShipmentEvent.objects.get(shipment=shipment, dedupe_key=event.dedupe_key), False
 
-        is_news = shipment.last_event_at is None or event.occurred_at >= shipment.last_event_at
+        newest = shipment.last_event_at is None or event.occurred_at >= shipment.last_event_at
+        # A delivered or returned scan is physical reality: it still moves a parcel that a newer stray
+        # scan left in flight (the driver's handheld synced late). The newest-scan time stays put.
+        late_final = event.status in FINAL_SHIPMENT_STATUSES and shipment.status not in FINAL_SHIPMENT_STATUSES
+        is_news = newest or late_final
         moved = first_scan = False
         if is_news:
-            shipment.last_event_at = event.occurred_at
-            if event.estimated_delivery:
-                shipment.eta = event.estimated_delivery
+            if newest:
+                shipment.last_event_at = event.occurred_at
+                if event.estimated_delivery:
+                    shipment.eta = event.estimated_delivery
             if event.status not in (UNKNOWN_EVENT_STATUS, ShipmentStatus.INFO_RECEIVED) and not shipment.dispatched_at:
                 shipment.dispatched_at = event.occurred_at  # the carrier has the parcel
                 first_scan = True
