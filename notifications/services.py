@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from notifications import failover, rules
 from notifications.models import (
@@ -185,8 +186,15 @@ def _enqueue_rows(rows: list[tuple[int, str, str]]) -> None:
     rows = staff_first(rows)
     # Stamped before the send: in eager mode the task runs inside apply_async.
     Notification.objects.filter(pk__in=[row[0] for row in rows]).update(enqueued_at=timezone.now())
-    for pk, queue, _audience in rows:
-        send_notification.apply_async(args=[pk], queue=queue)
+    try:
+        for pk, queue, _audience in rows:
+            send_notification.apply_async(args=[pk], queue=queue)
+    except KombuOperationalError as exc:
+        # The broker is down (found by the chaos run): the rows are committed and pending, and the
+        # sweeper enqueues them once it is back. The caller's work is done; do not fail it.
+        logger.warning(
+            "broker unavailable, left to the sweeper", extra={"notifications": len(rows), "error": str(exc)[:200]}
+        )
 
 
 # --- dispatch ---------------------------------------------------------------------------------
@@ -405,7 +413,8 @@ def _failed(n: Notification, exc: TransportError, *, number: int, started: datet
             order=n.order,
             event=Event.NOTIFICATION_DEAD_LETTERED,
             key_source=f"dl{n.pk}",
-            data={"reason": f"{n.get_channel_display()} via {n.provider}: {exc.message}"[:300]},
+            # The code, not the provider's text: Twilio's messages quote the customer's number.
+            data={"reason": f"{n.get_channel_display()} via {n.provider}: error {exc.code or 'unknown'}"[:300]},
         )
     return outcome
 

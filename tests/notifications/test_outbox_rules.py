@@ -156,3 +156,22 @@ def test_a_bug_in_the_notifications_handler_never_blocks_the_orders_change(monke
     services.order_transition(order=order, transition="confirm", source="api")
     assert Order.objects.get(pk=order.pk).status == "confirmed"
     assert messages(order) == []
+
+
+def test_a_broker_outage_at_commit_leaves_the_rows_pending_for_the_sweeper(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    from kombu.exceptions import OperationalError
+
+    from notifications import tasks
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.send_notification, "apply_async", broker_down)
+    order = make_order(inventory_allocated=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.order_transition(order=order, transition="confirm", source="api")  # does not raise
+    rows = messages(order, event=Event.ORDER_CONFIRMED, channel="email")
+    assert [n.status for n in rows] == [S.PENDING]
+    assert Order.objects.get(pk=order.pk).status == "confirmed"
