@@ -1,7 +1,7 @@
 # oms_notify — the two commands a newcomer needs:
 #   make demo   zero-setup demo on SQLite: venv, install, migrate, demo data, http://127.0.0.1:8000
 #   make test   lint and the whole suite against the local PostgreSQL and Redis
-# Also: make lint, make bench-api.
+# Also: make lint, make bench-api, make bench (BENCHMARKS.md).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -37,6 +37,9 @@ help:
 	@echo "make test       ruff + the whole test suite on PostgreSQL and Redis"
 	@echo "make lint       ruff check and format check"
 	@echo "make bench-api  measure API latency (bench/api_latency.py)"
+	@echo "make chaos      fault injection: 10,000 signed carrier events, worker kills, a Redis restart (docs/chaos.md)"
+	@echo "make bench      every benchmark, one report: BENCHMARKS.md (BENCH_QUICK=1: small sizes)"
+	@echo "make fuzz       long fuzzing run: schemathesis on the API, hypothesis on every adapter"
 
 # --- virtualenv: created once, re-installed only when a requirements file changes -----------
 $(PY):
@@ -57,6 +60,7 @@ demo: $(VENV)/.runtime-installed
 	@mkdir -p var
 	$(DEMO_ENV) $(PY) manage.py migrate --no-input -v 0 --skip-checks
 	$(DEMO_ENV) $(PY) manage.py seed_demo --reset-passwords --skip-checks
+	$(DEMO_ENV) $(PY) manage.py seed_kpi_demo --skip-checks
 	@echo
 	@echo "Serving the demo on http://127.0.0.1:$(DEMO_PORT)/admin/ (log in with the admin login above). Ctrl-C stops it."
 	$(DEMO_ENV) $(PY) manage.py runserver 127.0.0.1:$(DEMO_PORT)
@@ -108,3 +112,42 @@ lint: $(VENV)/.dev-installed
 # Uses only the server of DATABASE_URL: it makes (and drops) a scratch database. BENCH_ARGS="--requests 300"
 bench-api: $(VENV)/.dev-installed check-services
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) bench/api_latency.py $(BENCH_ARGS)
+
+# The benchmark suite (bench/suite/run.py): scratch databases on the server of DATABASE_URL, a
+# redis-server of its own on a free port, gunicorn, Celery workers, wrk; writes BENCHMARKS.md and
+# bench/results/latest.json. Full: about an hour on 2 cores. BENCH_QUICK=1: small sizes, minutes.
+BENCH_QUICK ?=
+# Runs per figure (the median is reported): 3 by default, 1 with BENCH_QUICK=1.
+BENCH_RUNS ?=
+# More options of bench/suite/run.py, e.g. BENCH_SUITE_ARGS="--only ingest,tracking --spike-events 5000"
+BENCH_SUITE_ARGS ?=
+.PHONY: bench check-bench-tools
+check-bench-tools:
+	@command -v wrk >/dev/null || { echo "Installing Debian's wrk for the benchmarks ..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	@command -v redis-server >/dev/null || { echo "Installing Debian's redis-server for the benchmarks ..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
+bench: $(VENV)/.dev-installed check-services check-bench-tools
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) bench/suite/run.py $(if $(BENCH_QUICK),--quick) \
+		$(if $(BENCH_RUNS),--runs $(BENCH_RUNS)) $(BENCH_SUITE_ARGS)
+
+# A longer fuzzing campaign than the suite's (tests/fuzz): schemathesis over every API operation and
+# hypothesis over every carrier and source adapter. Still derandomized: raise the counts to go deeper.
+FUZZ_API_CASES ?= 20000
+FUZZ_EXAMPLES ?= 1000
+.PHONY: fuzz
+fuzz: $(VENV)/.dev-installed check-services
+	DATABASE_URL=$(TEST_DATABASE_URL) FUZZ_API_CASES=$(FUZZ_API_CASES) FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+		$(VENV)/bin/pytest --create-db -q $(if $(PYTEST_WORKERS),-n $(PYTEST_WORKERS)) tests/fuzz $(PYTEST_ARGS)
+
+# The chaos run (docs/chaos.md): a scratch database on the server of DATABASE_URL, a redis-server of
+# its own (restarted on purpose), gunicorn, two Celery workers (SIGKILLed on purpose), failing fake
+# providers; writes var/chaos/chaos-report.{md,json} and exits non-zero when an invariant fails.
+# CHAOS_ARGS="--events 2000 --orders 200" for a shorter run.
+CHAOS_ARGS ?=
+.PHONY: chaos
+chaos: $(VENV)/.dev-installed
+	@command -v redis-server >/dev/null || { echo "Installing Debian's redis-server for the chaos run ..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m chaos $(CHAOS_ARGS)

@@ -7,6 +7,7 @@ the next calls (status + headers + body), to answer slowly (timeouts), or to tak
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ class FakeServer:
         self.latency = 0.0  # seconds every answer takes (benchmarks: a provider answering in 50 ms)
         self.on_request = None  # callback(Recorded), e.g. to time arrivals
         self._lock = threading.Lock()
+        self._random_failures: tuple[float, float, float, random.Random] | None = None
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -115,10 +117,31 @@ class FakeServer:
         """The next calls get no answer for `seconds` (longer than the client's read timeout)."""
         self._failures.extend([seconds] * times)
 
+    def fail_randomly(
+        self, *, error_rate: float, timeout_rate: float = 0.0, hang_seconds: float = 2.0, seed: int | None = None
+    ) -> None:
+        """From now on a share of calls gets a 500 and another share no answer (the chaos harness).
+
+        `hang_seconds` must exceed the client's read timeout; error_rate=0 and timeout_rate=0 turn it off.
+        """
+        on = error_rate > 0 or timeout_rate > 0
+        self._random_failures = (error_rate, timeout_rate, hang_seconds, random.Random(seed)) if on else None
+
+    def _random_failure(self) -> Reply | float | None:
+        if self._random_failures is None:
+            return None
+        error_rate, timeout_rate, hang_seconds, rng = self._random_failures
+        roll = rng.random()
+        if roll < error_rate:
+            return Reply.json(500, {"error": "fake random failure"})
+        if roll < error_rate + timeout_rate:
+            return hang_seconds
+        return None
+
     def _handle(self, recorded: Recorded) -> Reply | None:
         with self._lock:
             self.requests.append(recorded)
-            failure = self._failures.pop(0) if self._failures else None
+            failure = self._failures.pop(0) if self._failures else self._random_failure()
         if self.on_request is not None:
             self.on_request(recorded)
         if isinstance(failure, float | int):
