@@ -69,6 +69,25 @@ def test_messages_are_written_in_the_transaction_of_the_change_and_roll_back_wit
     assert not WebhookMessage.objects.exists()
 
 
+def test_a_brand_without_endpoints_pays_one_query_per_domain_event(django_assert_num_queries):
+    from orders.models import DomainEvent
+
+    order = make_order()
+    event = DomainEvent.objects.filter(order=order).select_related("order").first()
+    with django_assert_num_queries(1):  # the endpoint lookup: no mapping, no savepoint, no rows
+        outbound.on_domain_event(event)
+    assert not WebhookMessage.objects.exists()
+
+
+def test_an_endpoint_of_another_brand_gets_nothing(endpoint):
+    from tests.factories import BrandFactory
+
+    endpoint.brand = BrandFactory()
+    endpoint.save(update_fields=["brand"])
+    make_order()
+    assert not WebhookMessage.objects.exists()
+
+
 def test_an_endpoint_only_receives_the_event_types_it_subscribed_to(receiver):
     outbound.endpoint_create(url=receiver.url, event_types=["order.status_changed"], secret=SECRET)
     order = make_order()
