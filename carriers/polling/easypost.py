@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import requests
-from django.conf import settings
 
 from carriers.models import TrackerPoll
 from carriers.polling.base import PollClient, PollError, PollResult
@@ -18,18 +17,11 @@ from carriers.polling.base import PollClient, PollError, PollResult
 class EasyPostClient(PollClient):
     name = "easypost"
 
-    def __init__(self, *, api_key: str | None = None, base_url: str | None = None, timeout: float = 10.0) -> None:
-        self.api_key = settings.CARRIER_EASYPOST_API_KEY if api_key is None else api_key
-        self.base_url = (base_url or settings.CARRIER_EASYPOST_API_BASE).rstrip("/")
-        self.timeout = timeout
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.api_key)
+    api_key_setting = "CARRIER_EASYPOST_API_KEY"
+    base_url_setting = "CARRIER_EASYPOST_API_BASE"
 
     def fetch(self, poll: TrackerPoll) -> PollResult:
-        if not self.api_key:
-            raise PollError("CARRIER_EASYPOST_API_KEY is not set")
+        self.require_key()
         if poll.external_id:
             response = self._call("GET", f"/v2/trackers/{poll.external_id}")
         else:

@@ -12,7 +12,6 @@ import json
 from urllib.parse import quote
 
 import requests
-from django.conf import settings
 
 from carriers.adapters.base import carrier_slug
 from carriers.models import TrackerPoll
@@ -30,18 +29,11 @@ def carrier_token(carrier: str) -> str:
 class ShippoClient(PollClient):
     name = "shippo"
 
-    def __init__(self, *, api_key: str | None = None, base_url: str | None = None, timeout: float = 10.0) -> None:
-        self.api_key = settings.CARRIER_SHIPPO_API_KEY if api_key is None else api_key
-        self.base_url = (base_url or settings.CARRIER_SHIPPO_API_BASE).rstrip("/")
-        self.timeout = timeout
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.api_key)
+    api_key_setting = "CARRIER_SHIPPO_API_KEY"
+    base_url_setting = "CARRIER_SHIPPO_API_BASE"
 
     def fetch(self, poll: TrackerPoll) -> PollResult:
-        if not self.api_key:
-            raise PollError("CARRIER_SHIPPO_API_KEY is not set")
+        self.require_key()
         shipment = poll.shipment
         token = carrier_token(shipment.carrier)
         if token in ("", "shippo"):
