@@ -13,21 +13,6 @@ def _number(value: float | None, digits: int = 1) -> str:
     return f"{value:.{digits}f}"
 
 
-def _pick(median: dict[str, float], *include: str, exclude: tuple[str, ...] = ()) -> tuple[str, float] | None:
-    """The first figure whose key holds every `include` part and no `exclude` part (scripts we do not
-    own name their keys as they like; the JSON keeps every key whatever this finds)."""
-    for key, value in median.items():
-        lowered = key.lower()
-        if all(part in lowered for part in include) and not any(part in lowered for part in exclude):
-            return key, value
-    return None
-
-
-def _value(median: dict[str, float], *include: str, exclude: tuple[str, ...] = ()) -> float | None:
-    found = _pick(median, *include, exclude=exclude)
-    return found[1] if found else None
-
-
 def _range(result: dict, key: str) -> str:
     low, high = result["range"].get(key, [None, None])
     if low is None or len(result["runs"]) < 2:
@@ -51,9 +36,7 @@ def _summary_rows(benchmarks: dict) -> list[str]:
     e2e = benchmarks.get("end_to_end")
     if e2e and e2e["median"]:
         m = e2e["median"]
-        p50 = m.get("p50_ms", _value(m, "p50"))
-        p95 = m.get("p95_ms", _value(m, "p95"))
-        p99 = m.get("p99_ms", _value(m, "p99"))
+        p50, p95, p99 = m.get("p50_ms"), m.get("p95_ms"), m.get("p99_ms")
         rows.append(
             f"| end to end: webhook received → request at the fake (steady load) | p50 {_number(p50)} ms, "
             f"p95 {_number(p95)} ms, p99 {_number(p99)} ms, offered {_number(m.get('offered_rate'))}/s (target "
@@ -64,8 +47,7 @@ def _summary_rows(benchmarks: dict) -> list[str]:
     dispatch = benchmarks.get("dispatch")
     if dispatch and dispatch["median"]:
         m = dispatch["median"]
-        rate = m.get("msgs_per_s", _value(m, "per_s", exclude=("noop", "no_op", "baseline")))
-        baseline = m.get("noop_tasks_per_s", _value(m, "noop", "per_s"))
+        rate, baseline = m.get("msgs_per_s"), m.get("noop_tasks_per_s")
         rows.append(
             f"| dispatch, fake provider answering in 50 ms | {_number(rate)} notifications/s"
             f"{_range(dispatch, 'msgs_per_s')}, {_number(m.get('cpu_ms_per_msg'), 2)} ms worker CPU each | "
