@@ -31,5 +31,7 @@ def test_a_send_on_a_clean_circuit_loads_once_and_writes_no_circuit_state(twilio
         assert services.notification_dispatch(notification_id=sms.pk) == "sent"
     statements = [q["sql"] for q in queries.captured_queries]
     assert [s for s in statements if "providerhealth" in s and not s.startswith("SELECT")] == []
-    assert len([s for s in statements if s.startswith('SELECT "notifications_notification"')]) == 1
+    row = f'"id" = {sms.pk}'
+    loads = [s for s in statements if s.startswith("SELECT") and 'FROM "notifications_notification"' in s and row in s]
+    assert len(loads) == 1
     assert DeliveryAttempt.objects.filter(notification=sms).count() == 2

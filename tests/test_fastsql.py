@@ -1,0 +1,112 @@
+"""oms_notify.fastsql: statements built once must load and write exactly what the ORM would."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from notifications.models import CustomerPreferences, DeliveryAttempt, Notification, ProviderHealth
+from notifications.services import DISPATCH_RELATED
+from oms_notify.fastsql import JoinedLoader, insert_row, update_row
+from orders.models import Customer
+from tests.notifications.helpers import messages, shipped_order
+
+pytestmark = pytest.mark.django_db
+
+LOADER = JoinedLoader(Notification, *DISPATCH_RELATED)
+
+
+def _values(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+
+
+def _a_message(**fields) -> Notification:
+    order, shipment = shipped_order()
+    from notifications.preferences import preferences_for
+
+    preferences_for(order.customer)  # the reverse one-to-one exists
+    n = messages(order)[0]
+    Notification.objects.filter(pk=n.pk).update(shipment=shipment, data={"k": [1, "two"]}, **fields)
+    return n
+
+
+def test_the_row_and_its_relations_equal_what_select_related_loads_and_reading_them_makes_no_query():
+    n = _a_message(due_at=timezone.now() + timedelta(hours=1))
+    expected = Notification.objects.select_related(*DISPATCH_RELATED).get(pk=n.pk)
+    got = LOADER.first(n.pk)
+    with CaptureQueriesContext(connection) as queries:
+        pairs = [
+            (got, expected),
+            (got.order, expected.order),
+            (got.order.brand, expected.order.brand),
+            (got.order.customer, expected.order.customer),
+            (got.order.customer.notification_preferences, expected.order.customer.notification_preferences),
+            (got.shipment, expected.shipment),
+        ]
+        # The links run both ways, as with select_related.
+        assert got.order.customer.notification_preferences.customer is got.order.customer
+    assert queries.captured_queries == []
+    for mine, theirs in pairs:
+        assert type(mine) is type(theirs)
+        assert _values(mine) == _values(theirs)
+        assert mine._state.adding is False and mine._state.db == "default"
+    assert got.data == {"k": [1, "two"]}  # JSON decoded
+    assert got.due_at.tzinfo is not None  # aware datetimes, like the ORM
+
+
+def test_missing_relations_are_none_forward_and_does_not_exist_reverse():
+    n = _a_message()
+    Notification.objects.filter(pk=n.pk).update(shipment=None)
+    CustomerPreferences.objects.filter(customer_id=n.order.customer_id).delete()
+    got = LOADER.first(n.pk)
+    with CaptureQueriesContext(connection) as queries:
+        assert got.shipment is None
+        with pytest.raises(Customer.notification_preferences.RelatedObjectDoesNotExist):
+            got.order.customer.notification_preferences  # noqa: B018 - the read is the test
+    assert queries.captured_queries == []
+
+
+def test_no_row_is_none_and_a_row_without_its_parent_relation_loads_alone():
+    assert LOADER.first(10**9) is None
+    n = _a_message()
+    Notification.objects.filter(pk=n.pk).update(order=None)
+    got = LOADER.first(n.pk)
+    assert got.order is None and got.pk == n.pk
+
+
+def test_lookup_by_another_unique_field():
+    ProviderHealth.objects.create(provider="twilio", consecutive_failures=3)
+    loader = JoinedLoader(ProviderHealth, by="provider")
+    assert loader.first("twilio").consecutive_failures == 3
+    assert loader.first("sendgrid") is None
+
+
+def test_only_to_one_relations_are_accepted():
+    with pytest.raises(ValueError, match="not a to-one relation"):
+        JoinedLoader(Notification, "attempt_log").first(1)
+
+
+def test_update_row_sets_values_and_increments_in_one_statement():
+    n = _a_message(attempts=2)
+    when = timezone.now()
+    with CaptureQueriesContext(connection) as queries:
+        changed = update_row(Notification, n.pk, increment={"attempts": 1}, status="sent", sent_at=when, data={"a": 1})
+    assert changed == 1 and len(queries.captured_queries) == 1
+    n.refresh_from_db()
+    assert (n.attempts, n.status, n.sent_at, n.data) == (3, "sent", when, {"a": 1})
+    assert update_row(Notification, 10**9, status="sent") == 0
+
+
+def test_insert_row_fills_the_defaults_the_orm_would():
+    n = _a_message()
+    started = timezone.now()
+    attempt = DeliveryAttempt(notification=n, number=1, provider="twilio", started_at=started, latency_ms=7)
+    attempt.outcome = "success"
+    insert_row(attempt)
+    row = DeliveryAttempt.objects.get(notification=n, number=1)
+    assert (row.provider, row.started_at, row.outcome) == ("twilio", started, "success")
+    assert (row.error_code, row.error_message, row.retry_at, row.http_status) == ("", "", None, None)
