@@ -6,6 +6,7 @@ import os
 
 from celery import Celery
 from celery.signals import before_task_publish, task_postrun, task_prerun
+from django.db import close_old_connections
 
 from oms_notify.logging import get_correlation_id, new_correlation_id, set_correlation_id
 
@@ -32,6 +33,17 @@ def _adopt_correlation_id(task=None, **_kwargs):
     cid = getattr(request, HEADER, None) or ((getattr(request, "headers", None) or {}).get(HEADER))
     # Eager tasks run inside the caller: keep the caller's id.
     set_correlation_id(cid or get_correlation_id() or new_correlation_id())
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _recycle_database_connections(task=None, **_kwargs):
+    """As around a web request: a connection older than CONN_MAX_AGE or left broken is closed.
+
+    Celery's own fixup would close it around every task (CELERY_DB_REUSE_MAX stops that).
+    """
+    if task is not None and not task.request.is_eager:
+        close_old_connections()
 
 
 @task_postrun.connect
