@@ -144,6 +144,12 @@ def staff_first_wait(notification: Notification, now: datetime) -> datetime | No
         return None
     if now - notification.created_at > timedelta(seconds=settings.NOTIFY_STAFF_FIRST_WAIT_SECONDS):
         return None  # waited long enough: a broken chat destination must not silence customers
+    from notifications.rules import rules_for
+
+    # Most events alert no staff (out for delivery, dispatched): no row to look for, no query.
+    rules = rules_for(brand=notification.order.brand, event=notification.event)
+    if not any(r.audience == Audience.STAFF for r in rules):
+        return None
     cause = (
         {"status_change_id": notification.status_change_id}
         if notification.status_change_id
