@@ -103,6 +103,19 @@ def test_a_refused_connection_is_a_transient_failure(settings, django_capture_on
     assert (email.status, email.error_code) == (S.SCHEDULED, "connection")
 
 
+def test_a_twilio_timeout_and_a_refused_connection_are_transient(twilio, settings, django_capture_on_commit_callbacks):
+    settings.NOTIFY_READ_TIMEOUT = settings.NOTIFY_CONNECT_TIMEOUT = 0.3
+    twilio.hang_next(1.0)
+    order = dispatched_order(django_capture_on_commit_callbacks)
+    sms = one(order, "sms")
+    attempt = DeliveryAttempt.objects.get(notification=sms)
+    assert (sms.status, attempt.outcome, attempt.error_code) == (S.SCHEDULED, "transient", "timeout")
+    settings.TWILIO_API_BASE_URL = "http://127.0.0.1:9"  # discard port: nothing listens
+    assert retry_now(sms) == "retry"
+    sms.refresh_from_db()
+    assert (sms.status, sms.error_code, sms.attempts) == (S.SCHEDULED, "connection", 2)
+
+
 def test_an_invalid_number_fails_permanently_without_retry(twilio, django_capture_on_commit_callbacks):
     order = make_order(inventory_allocated=True, email="bad@example.com")
     Customer.objects.filter(pk=order.customer_id).update(phone="+1555")
@@ -253,3 +266,20 @@ def test_the_sweeper_does_not_pile_duplicates_onto_a_backlog(settings):
         services.notifications_sweep(now=later)
         sent_again = [c.kwargs["args"] for c in broker.call_args_list if c.kwargs["args"] == [email.pk]]
         assert len(sent_again) == 1  # lost after all: handed over once more
+
+
+def test_the_twilio_client_reads_proxy_and_ca_bundle_from_the_environment_once(monkeypatch, tmp_path):
+    import urllib3
+
+    from notifications.transports.twilio import _PooledHttpClient
+
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    client = _PooledHttpClient("https://api.twilio.com", (1.0, 2.0))
+    assert isinstance(client.pool, urllib3.ProxyManager)
+    assert client.pool.proxy.host == "proxy.internal"
+    assert client.pool.connection_pool_kw["ca_certs"] == str(bundle)
+    monkeypatch.setenv("NO_PROXY", "api.twilio.com")
+    assert not isinstance(_PooledHttpClient("https://api.twilio.com", (1.0, 2.0)).pool, urllib3.ProxyManager)
