@@ -52,6 +52,10 @@ class Benchmark:
     later_args: list[str] = field(default_factory=list)
 
 
+E2E_WORKERS = ["--processes", "2", "--concurrency", "16"]
+DISPATCH_WORKERS = ["--processes", "2", "--concurrency", "24"]
+
+
 def benchmarks(track_db: str, pg_host: str) -> list[Benchmark]:
     return [
         Benchmark(
@@ -75,12 +79,22 @@ def benchmarks(track_db: str, pg_host: str) -> list[Benchmark]:
             timeout=900,
             quick_timeout=900,  # the scratch database's migrations alone take minutes on a loaded machine
         ),
+        # Workers: one process per core (2), each with a thread pool for the provider's I/O.
         Benchmark(
             name="end_to_end",
-            title="End to end: carrier webhook received -> provider request at the fake, steady load",
+            title="End to end: carrier webhook received -> provider request at the fake, steady 100 events/s",
             script="bench/notifications_latency.py",
-            args=[],
-            quick_args=["--events", "100"],
+            args=[*E2E_WORKERS],
+            quick_args=["--events", "100", *E2E_WORKERS],
+            timeout=1200,
+            quick_timeout=600,
+        ),
+        Benchmark(
+            name="end_to_end_50",
+            title="End to end at half the rate: steady 50 events/s",
+            script="bench/notifications_latency.py",
+            args=["--rate", "50", "--events", "500", *E2E_WORKERS],
+            quick_args=["--rate", "50", "--events", "100", *E2E_WORKERS],
             timeout=1200,
             quick_timeout=600,
         ),
@@ -88,8 +102,8 @@ def benchmarks(track_db: str, pg_host: str) -> list[Benchmark]:
             name="dispatch",
             title="Dispatch: notifications/s with a 50 ms fake provider vs a no-op Celery task",
             script="bench/notifications_throughput.py",
-            args=[],
-            quick_args=["--messages", "300"],
+            args=[*DISPATCH_WORKERS],
+            quick_args=["--messages", "300", *DISPATCH_WORKERS],
             timeout=1200,
             quick_timeout=600,
         ),
