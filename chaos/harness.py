@@ -346,6 +346,11 @@ def run(args) -> int:
         }
         beat.stopped.set()
         supervisor.stopped.set()
+        if state["notifications_open"] or state["raw_unprocessed"] or state["queued"]:
+            # Not drained: stop the workers first, so the rows and the fakes' logs are read at rest
+            # (a send landing between the two reads looked like one "not marked sent").
+            for worker in workers.values():
+                worker.stop()
         data = _collect(plan, twilio, sendgrid)
         # A crash takes its in-flight sends down like a SIGKILL does: both may explain a duplicate.
         kills = [at for w in workers.values() for at in w.kills + [c["at"] for c in w.crashes]]
