@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -22,6 +22,7 @@ from carriers import pod
 from carriers.adapters import get_adapter, parse_payload
 from carriers.adapters.base import Adapter, ParseError, carrier_slug
 from carriers.models import CarrierAccount, EventKey, PendingEvent, RawWebhook, UnmappedCode
+from oms_notify.fastsql import insert_returning, load_for_update, update_row
 from orders import services as order_services
 from orders.models import Shipment
 from orders.statuses import UNKNOWN_EVENT_STATUS, ShipmentStatus
@@ -102,7 +103,7 @@ def raw_webhook_store(
     received_at: datetime | None = None,
 ) -> RawWebhook:
     kept = {k: v for k, v in headers.items() if k.lower() not in _REDACTED_HEADERS}
-    return RawWebhook.objects.create(
+    raw = RawWebhook(
         carrier=carrier,
         account=account,
         source=source,
@@ -111,6 +112,8 @@ def raw_webhook_store(
         source_address=source_address,
         received_at=received_at or timezone.now(),
     )
+    insert_returning(raw)  # a statement built once (oms_notify/fastsql.py): one per request
+    return raw
 
 
 def raw_webhook_fail(*, raw: RawWebhook, error: str) -> None:
@@ -134,7 +137,7 @@ class Outcome:
 def raw_webhook_process(*, raw_id: int, events: list[TrackingEvent] | None = None, replay: bool = False) -> Outcome:
     """Parse (unless given the events), dedupe and apply one stored webhook. Idempotent."""
     with transaction.atomic():
-        raw = RawWebhook.objects.select_for_update(skip_locked=True).filter(pk=raw_id).first()
+        raw = load_for_update(RawWebhook, raw_id, skip_locked=True)
         if raw is None:
             return Outcome(status="busy")
         if raw.status != RawWebhook.Status.RECEIVED and not replay:
@@ -175,7 +178,16 @@ def _finish(raw: RawWebhook, outcome: Outcome, count: int = 0) -> Outcome:
     raw.events_count = count
     raw.attempts += 1
     raw.processed_at = timezone.now()
-    raw.save(update_fields=["status", "error", "events_count", "attempts", "processed_at"])
+    # save(update_fields=...) as a statement built once (oms_notify/fastsql.py): one per webhook.
+    update_row(
+        RawWebhook,
+        raw.pk,
+        status=raw.status,
+        error=raw.error,
+        events_count=raw.events_count,
+        attempts=raw.attempts,
+        processed_at=raw.processed_at,
+    )
     return outcome
 
 
@@ -227,8 +239,9 @@ def _record_event(raw: RawWebhook, adapter: Adapter, event: TrackingEvent, *, re
     if event.status == UNKNOWN_EVENT_STATUS:
         _count_unmapped(raw.carrier, event)
     for shipment in shipments:
+        # Our own savepoint (raw_webhook_process, one per event) already wraps this: no second one.
         row, created = order_services.shipment_apply_event(
-            shipment=shipment, event=event, received_at=raw.received_at, source="carrier"
+            shipment=shipment, event=event, received_at=raw.received_at, source="carrier", savepoint=False
         )
         delivered_now = created and row.applied and row.status == ShipmentStatus.DELIVERED
         if delivered_now and not hasattr(row.shipment, "delivery_verification"):
@@ -263,7 +276,7 @@ def shipments_matching(*, event: TrackingEvent, adapter: Adapter) -> list[Shipme
     no carrier matches on the tracking number alone.
     """
     number = event.tracking_number.strip()
-    candidates = list(Shipment.objects.filter(tracking_number__in={number, number.upper(), number.replace(" ", "")}))
+    candidates = _shipments_numbered([number, number.upper(), number.replace(" ", "")])
     if not candidates:
         return []
     underlying = event.extra.get("underlying_carrier", "")
@@ -271,6 +284,28 @@ def shipments_matching(*, event: TrackingEvent, adapter: Adapter) -> list[Shipme
         return candidates
     names = {adapter.name, carrier_slug(event.carrier), underlying} - {""}
     return [s for s in candidates if carrier_slug(s.carrier) in names]
+
+
+_MATCH_FIELDS = ("id", "order_id", "carrier", "tracking_number")
+_match_sql: dict[str, str] = {}
+
+
+def _shipments_numbered(numbers: list[str]) -> list[Shipment]:
+    """Shipments with one of these three tracking numbers, only the fields matching and applying
+    read (the rest load on access): a statement built once, run for every carrier event."""
+    alias = router.db_for_read(Shipment)
+    connection = connections[alias]
+    sql = _match_sql.get(connection.vendor)
+    if sql is None:
+        qn = connection.ops.quote_name
+        sql = _match_sql[connection.vendor] = (
+            f"SELECT {', '.join(qn(c) for c in _MATCH_FIELDS)} FROM {qn(Shipment._meta.db_table)} "
+            f"WHERE {qn('tracking_number')} IN (%s, %s, %s) ORDER BY {qn('id')}"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, numbers)
+        rows = cursor.fetchall()
+    return [Shipment.from_db(alias, _MATCH_FIELDS, row) for row in rows]
 
 
 # --- pending, sweeping, replay ----------------------------------------------------------------

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from notifications.brand_cache import BrandCache
 from notifications.models import Channel, DeliveryAttempt, Notification, ProviderHealth, ProviderRoute
 from notifications.transports.base import TransportError
 from oms_notify.fastsql import JoinedLoader
@@ -51,13 +52,24 @@ def configured(provider: str, channel: str) -> bool:
     return bool(check and check())
 
 
+# A brand's routes (its own and the all-brands ones), every channel: one query per brand, cached.
+_routes: BrandCache[dict[tuple[str, bool], list[str]]] = BrandCache("provider_routes", ProviderRoute)
+
+
+def _load_routes(brand_id: int) -> dict[tuple[str, bool], list[str]]:
+    rows = ProviderRoute.objects.filter(Q(brand_id=brand_id) | Q(brand__isnull=True)).values_list(
+        "brand_id", "channel", "providers"
+    )
+    return {(channel, row_brand is not None): list(providers or []) for row_brand, channel, providers in rows}
+
+
 def providers_for(*, brand: Brand | None, channel: str) -> list[str]:
     """The configured providers of a channel for a brand, in the order to try them (may be empty)."""
     order: list[str] | None = None
     if brand is not None:
-        rows = ProviderRoute.objects.filter(Q(brand=brand) | Q(brand__isnull=True), channel=channel)
-        routes = {r.brand_id: r.providers for r in rows}
-        order = routes.get(brand.pk) or routes.get(None)
+        brand_id = brand.pk
+        routes = _routes.get(brand_id, lambda: _load_routes(brand_id))
+        order = routes.get((channel, True)) or routes.get((channel, False))
     if not order:
         order = settings.NOTIFY_PROVIDER_ORDER.get(channel) or DEFAULT_ORDER.get(channel, [])
     return [p for p in order if configured(p, channel)]

@@ -30,6 +30,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from notifications import netguard
+from notifications.brand_cache import BrandCache
 from notifications.outbound_models import EventType, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from oms_notify import crypto
 from oms_notify.signing import new_standard_secret, standard_sign
@@ -110,6 +111,7 @@ def endpoint_disable(*, endpoint: WebhookEndpoint, reason: str) -> None:
     )
     if not updated:
         return  # already disabled: this incident has been reported
+    _endpoints.invalidate()  # an update sends no signal
     admin_url = f"{settings.SITE_URL}/admin/notifications/webhookendpoint/{endpoint.pk}/change/"
     # The alert log stays (log routing, on-call paging) ...
     alerts.error(
@@ -151,9 +153,21 @@ def _envelope(event_type: str, data: dict, at: datetime) -> str:
     return json.dumps(document, separators=(",", ":"), sort_keys=True, default=str)
 
 
+# Read for every domain event, changed rarely: cached per brand (notifications/brand_cache.py).
+_endpoints: BrandCache[tuple[WebhookEndpoint, ...]] = BrandCache("webhook_endpoints", WebhookEndpoint)
+
+
 def _enabled_endpoints(brand_id: int | None) -> list[WebhookEndpoint]:
     # Few endpoints: filtered in Python by event type rather than with JSON lookups SQLite (the demo) lacks.
-    return list(WebhookEndpoint.objects.filter(enabled=True).filter(Q(brand__isnull=True) | Q(brand_id=brand_id)))
+    return list(_endpoints.get(brand_id, lambda: _load_enabled_endpoints(brand_id)))
+
+
+def _load_enabled_endpoints(brand_id: int | None) -> tuple[WebhookEndpoint, ...]:
+    return tuple(WebhookEndpoint.objects.filter(enabled=True).filter(Q(brand__isnull=True) | Q(brand_id=brand_id)))
+
+
+def _load_all_enabled_endpoints() -> tuple[WebhookEndpoint, ...]:
+    return tuple(WebhookEndpoint.objects.filter(enabled=True))
 
 
 def messages_create(
@@ -277,6 +291,10 @@ def notification_outcome(*, notification_id: int, status: str) -> None:
         Notification.Status.UNDELIVERED,
     ):
         return
+    event_type = EventType.NOTIFICATION_DELIVERED if delivered else EventType.NOTIFICATION_FAILED
+    # Called for every message delivered: with no endpoint (of any brand) subscribed, no query at all.
+    if not any(e.wants(event_type) for e in _endpoints.get("*", _load_all_enabled_endpoints)):
+        return
     n = Notification.objects.select_related("order__brand").filter(pk=notification_id).first()
     if n is None:
         return
@@ -293,7 +311,7 @@ def notification_outcome(*, notification_id: int, status: str) -> None:
     try:
         with transaction.atomic():
             messages_create(
-                event_type=EventType.NOTIFICATION_DELIVERED if delivered else EventType.NOTIFICATION_FAILED,
+                event_type=event_type,
                 data=data,
                 brand_id=n.order.brand_id,
                 order=n.order,

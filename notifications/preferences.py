@@ -5,9 +5,10 @@ from __future__ import annotations
 import zoneinfo
 from datetime import datetime, time, timedelta
 
+from django.db import connections, router
 from django.utils import timezone
 
-from notifications.models import Channel, CustomerPreferences
+from notifications.models import Channel, CustomerPreferences, DeviceToken
 from orders.models import Customer
 
 # Channels that quiet hours delay (email waits in an inbox; the feed makes no noise).
@@ -23,6 +24,26 @@ def preferences_for(customer: Customer) -> CustomerPreferences:
             prefs, _ = CustomerPreferences.objects.get_or_create(customer=customer)
         customer._notification_prefs = prefs
     return prefs
+
+
+_devices_sql: dict[str, str] = {}
+
+
+def active_devices(customer: Customer) -> list[tuple[int, str]]:
+    """(id, provider) of the customer's active push devices: a statement built once, read for
+    every customer message that may go by push."""
+    alias = router.db_for_read(DeviceToken)
+    connection = connections[alias]
+    sql = _devices_sql.get(connection.vendor)
+    if sql is None:
+        qn = connection.ops.quote_name
+        sql = _devices_sql[connection.vendor] = (
+            f"SELECT {qn('id')}, {qn('provider')} FROM {qn(DeviceToken._meta.db_table)} "
+            f"WHERE {qn('customer_id')} = %s AND {qn('active')} ORDER BY {qn('id')}"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [customer.pk])
+        return [(pk, provider) for pk, provider in cursor.fetchall()]
 
 
 def consent_refusal(customer: Customer, prefs: CustomerPreferences, channel: str) -> str:

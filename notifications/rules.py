@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
+from notifications.brand_cache import BrandCache
 from notifications.models import Audience, Channel, Event, NotificationRule
 from orders.models import Brand
 from orders.statuses import OrderStatus as OS
@@ -81,19 +82,28 @@ SUPERSEDED_WHEN: dict[str, set[str]] = {
 NO_EXPIRY = {Event.FEEDBACK_REQUEST, Event.DELIVERED, Event.CANCELLED, Event.RETURNED_TO_SENDER}
 
 
+# A brand's rule rows (its own and the all-brands ones), every event: one query per brand, cached.
+_rule_rows: BrandCache[dict[tuple[str, str, bool], Rule]] = BrandCache("rules", NotificationRule)
+
+
+def _load_rule_rows(brand_id: int | None) -> dict[tuple[str, str, bool], Rule]:
+    rows = NotificationRule.objects.filter(Q(brand_id=brand_id) | Q(brand__isnull=True)).values_list(
+        "brand_id", "event", "audience", "channels", "urgent", "enabled"
+    )
+    return {
+        (event, audience, row_brand is not None): Rule(event, audience, tuple(channels), urgent=urgent, enabled=enabled)
+        for row_brand, event, audience, channels, urgent, enabled in rows
+    }
+
+
 def rules_for(*, brand: Brand, event: str) -> list[Rule]:
     """The active rules of one event for one brand: its own rows, else all-brands rows, else defaults."""
-    rows = {
-        (row.audience, row.brand_id is not None): row
-        for row in NotificationRule.objects.filter(Q(brand=brand) | Q(brand__isnull=True), event=event)
-    }
+    brand_id = brand.pk if brand is not None else None
+    rows = _rule_rows.get(brand_id, lambda: _load_rule_rows(brand_id))
     found: list[Rule] = []
     for audience in Audience.values:
-        row = rows.get((audience, True)) or rows.get((audience, False))
-        if row is not None:
-            rule = Rule(event, audience, tuple(row.channels), urgent=row.urgent, enabled=row.enabled)
-        else:
-            rule = DEFAULT_RULES.get((event, audience))
+        rule = rows.get((event, audience, True)) or rows.get((event, audience, False))
+        rule = rule or DEFAULT_RULES.get((event, audience))
         if rule is not None and rule.enabled and rule.channels:
             found.append(rule)
     return found

@@ -24,16 +24,22 @@ from notifications.models import (
     Audience,
     Channel,
     DeliveryAttempt,
-    DeviceToken,
     Event,
     Notification,
 )
-from notifications.preferences import QUIET_CHANNELS, consent_refusal, customer_zone, preferences_for, quiet_hours_end
+from notifications.preferences import (
+    QUIET_CHANNELS,
+    active_devices,
+    consent_refusal,
+    customer_zone,
+    preferences_for,
+    quiet_hours_end,
+)
 from notifications.rendering import render_notification
 from notifications.staff_alerts import render_staff_chat as render_chat
 from notifications.staff_alerts import staff_first_wait
 from notifications.transports import TransportError, get_transport, provider_for_channel
-from oms_notify.fastsql import JoinedLoader, insert_row, update_row
+from oms_notify.fastsql import JoinedLoader, insert_many, insert_returning, update_row
 from oms_notify.logging import correlation_scope, get_correlation_id, set_correlation_id
 from orders.models import DomainEvent, Order, Shipment, StatusChange
 from orders.tracking.models import DeliveryFeedback
@@ -122,13 +128,8 @@ def notifications_create(
                     if wake is not None:
                         row.status, row.status_reason, row.due_at = S.SCHEDULED, "quiet_hours", wake
                 created.append(row)
-    # One query for the keys already written (a handler run twice), one insert for the rest.
-    known = set(
-        Notification.objects.filter(idempotency_key__in=[n.idempotency_key for n in created]).values_list(
-            "idempotency_key", flat=True
-        )
-    )
-    created = Notification.objects.bulk_create([n for n in created if n.idempotency_key not in known])
+    # One statement: rows whose key is written already (a handler run twice) are skipped, not an error.
+    created = insert_many(created, skip_conflicts_on=("idempotency_key",))
     # Pending rows go now; a confirmation whose proof-of-delivery wait is already over (an old scan
     # with no verdict) goes to dispatch too, which applies the brand's unverified policy.
     due = [
@@ -162,10 +163,10 @@ def _recipients(order: Order, audience: str, channel: str, event: str = "") -> l
         provider = provider_for_channel(channel, brand=order.brand)
         return [(customer.phone, provider, refusal or ("" if customer.phone else "no_address"))]
     if channel == Channel.PUSH:
-        devices = list(DeviceToken.objects.filter(customer=customer, active=True))
+        devices = active_devices(customer)
         if not devices:
             return [("", provider_for_channel(channel), refusal or "no_device")]
-        return [(f"device:{d.pk}", provider_for_channel(channel, device_provider=d.provider), refusal) for d in devices]
+        return [(f"device:{pk}", provider_for_channel(channel, device_provider=kind), refusal) for pk, kind in devices]
     return [(f"customer:{customer.pk}", provider_for_channel(channel), "")]
 
 
@@ -351,7 +352,7 @@ def _render_into(n: Notification) -> dict:
 
 def _record_success(n: Notification, result, *, number: int, started: datetime, latency: int, **fields) -> None:
     """The attempt row and the row's new status; call inside a transaction."""
-    insert_row(
+    insert_returning(
         DeliveryAttempt(
             notification=n,
             number=number,

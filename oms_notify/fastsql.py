@@ -1,24 +1,28 @@
-"""Statements built once per process for the hottest paths (one notification dispatched).
+"""Statements built once per process for the hottest paths: one carrier event, one message sent.
 
-Django compiles every ORM query afresh. For the dispatch of one message that compilation cost far
-more CPU than PostgreSQL took to answer: the row with its order, brand, customer, preferences and
-shipment (select_related) took 2.7 ms of CPU against 0.4 ms for the same row here, and a
-one-column UPDATE 0.5 ms against 0.1 ms (bench/notifications_profile.py). These helpers build
-their SQL from the models' metadata on first use and afterwards only execute it, with the same
-value conversions as the ORM (field `get_db_prep_save` going in, backend and field converters
-coming out), so they behave the same on PostgreSQL and SQLite.
+Django compiles every ORM query afresh. On these paths that compilation cost far more CPU than
+PostgreSQL took to answer: the message row with its order, brand, customer, preferences and
+shipment (select_related) took 2.7 ms of CPU against 0.4 ms for the same row here, a one-column
+UPDATE 0.5 ms against 0.1 ms; one carrier event (two row locks, eight inserts) went from ~33 ms to
+~11 ms with the rest of that work (bench/notifications_profile.py). These helpers build their SQL
+from the models' metadata on first use and afterwards only execute it, with the same value
+conversions as the ORM: `pre_save` and `get_db_prep_save` going in (auto_now and defaults behave
+as with `save()`), the backend's and the fields' converters coming out. They behave the same on
+PostgreSQL and SQLite. No signals are sent (like `bulk_create` and `QuerySet.update`).
 
 Use them only where a profile shows the compile cost; everywhere else the ORM is clearer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import connections, router
+from django.db import connections, models, router
 from django.db.models import Field, Model
+
+M = TypeVar("M", bound=Model)
 
 
 @dataclass
@@ -162,25 +166,180 @@ def update_row(model: type[Model], pk, *, increment: dict[str, int] | None = Non
         return cursor.rowcount
 
 
-_insert_sql: dict[tuple, tuple[str, list[Field]]] = {}
+_selects: dict[tuple, tuple[str, list, list]] = {}
+_inserts: dict[tuple, tuple[str, list]] = {}
 
 
-def insert_row(instance: Model) -> None:
-    """INSERT a new instance with its defaults and auto_now fields (no signals, no pk read back)."""
-    model = type(instance)
+# Fields whose preparation of a value of one of these exact types returns it unchanged (text to
+# text, bool to bool): the ORM's chain of calls is skipped for them, nothing else.
+_PASS_THROUGH = (
+    (models.CharField, (str,), models.CharField),
+    (models.TextField, (str,), models.TextField),
+    (models.BooleanField, (bool,), models.BooleanField),
+)
+
+
+def _prep(f: Field, connection) -> Callable[[Any], Any]:
+    """`f.get_db_prep_save(value, connection)`, short-cut where it provably returns the value itself."""
+
+    def full(value):
+        return f.get_db_prep_save(value, connection)
+
+    cls = type(f)
+    # A foreign key or a timestamp left empty is NULL whatever the backend (most of a new row's are).
+    if cls in (models.ForeignKey, models.DateTimeField):
+
+        def unless_none(value):
+            return None if value is None else full(value)
+
+        return unless_none
+    if cls.get_db_prep_save is not Field.get_db_prep_save or cls.get_db_prep_value is not Field.get_db_prep_value:
+        return full
+    for base, types, owner in _PASS_THROUGH:
+        if isinstance(f, base) and cls.get_prep_value is owner.get_prep_value and cls.to_python is owner.to_python:
+
+            def quick(value, types=types):
+                return value if value is None or type(value) in types else full(value)
+
+            return quick
+    return full
+
+
+def load_for_update(model: type[M], pk, *, skip_locked: bool = False) -> M | None:
+    """The row with this primary key, locked (SELECT ... FOR UPDATE), or None. Where the database
+    has no row locks (SQLite, the demo) it is a plain read, as the ORM's select_for_update is."""
     alias = router.db_for_write(model)
     connection = connections[alias]
-    key = (model, connection.vendor)
-    built = _insert_sql.get(key)
+    key = (model, alias, connection.vendor, skip_locked)
+    built = _selects.get(key)
     if built is None:
         qn = connection.ops.quote_name
-        fields = [f for f in model._meta.concrete_fields if not f.generated and f is not model._meta.auto_field]
-        columns = ", ".join(qn(f.column) for f in fields)
-        built = _insert_sql[key] = (
-            f"INSERT INTO {qn(model._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})",
-            fields,
+        meta = model._meta
+        fields = list(meta.concrete_fields)
+        lock = ""
+        if connection.features.has_select_for_update:
+            lock = " FOR UPDATE"
+            if skip_locked and connection.features.has_select_for_update_skip_locked:
+                lock += " SKIP LOCKED"
+        sql = (
+            f"SELECT {', '.join(qn(f.column) for f in fields)} FROM {qn(meta.db_table)} "
+            f"WHERE {qn(meta.pk.column)} = %s{lock}"
         )
-    sql, fields = built
-    params = [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields]
+        built = _selects[key] = (sql, fields, _converters(connection, fields, meta.db_table))
+    sql, fields, converters = built
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [model._meta.pk.get_db_prep_value(pk, connection)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for i, chain, col in converters:
+        for convert in chain:
+            values[i] = convert(values[i], col, connection)
+    return model.from_db(alias, [f.attname for f in fields], values)
+
+
+def insert_returning(instance: Model, *, skip_conflicts_on: Sequence[str] = ()) -> bool:
+    """INSERT one new instance and set its primary key. With `skip_conflicts_on` (the fields of a
+    unique constraint) an existing row makes it a no-op instead of an IntegrityError: False."""
+    return bool(insert_many([instance], skip_conflicts_on=skip_conflicts_on))
+
+
+def insert_many(instances: Sequence[M], *, skip_conflicts_on: Sequence[str] = ()) -> list[M]:
+    """INSERT new instances in one statement; returns those written (their primary keys set).
+
+    With `skip_conflicts_on` (the fields of a unique constraint) rows that would break it are left
+    out (ON CONFLICT DO NOTHING) and not returned; the rest keep their order.
+    """
+    if not instances:
+        return []
+    model = type(instances[0])
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    meta = model._meta
+    conflict = tuple(skip_conflicts_on)
+    key = (model, alias, connection.vendor, len(instances), conflict)
+    built = _inserts.get(key)
+    if built is None:
+        qn = connection.ops.quote_name
+        fields = [f for f in meta.concrete_fields if not f.generated and f is not meta.auto_field]
+        one = f"({', '.join(['%s'] * len(fields))})"
+        sql = f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) VALUES "
+        sql += ", ".join([one] * len(instances))
+        if conflict:
+            sql += f" ON CONFLICT ({', '.join(qn(meta.get_field(name).column) for name in conflict)}) DO NOTHING"
+        # The conflict columns come back too: with rows skipped, they say which instance got which key.
+        sql += f" RETURNING {', '.join(qn(c) for c in [meta.pk.column, *(meta.get_field(n).column for n in conflict)])}"
+        built = _inserts[key] = (sql, fields, [_prep(f, connection) for f in fields])
+    sql, fields, preps = built
+    params = []
+    for instance in instances:
+        params += [prep(f.pre_save(instance, add=True)) for f, prep in zip(fields, preps, strict=True)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        returned = cursor.fetchall()
+    if not conflict:
+        written = list(instances)
+        pks = [r[0] for r in returned]
+    else:
+        by_key = {tuple(r[1:]): r[0] for r in returned}
+        conflict_fields = [meta.get_field(name) for name in conflict]
+        written, pks = [], []
+        for instance in instances:
+            value = tuple(f.get_db_prep_save(getattr(instance, f.attname), connection) for f in conflict_fields)
+            pk = by_key.pop(value, None)  # a key twice in one batch: only its first row was written
+            if pk is not None:
+                written.append(instance)
+                pks.append(pk)
+    for instance, pk in zip(written, pks, strict=True):
+        instance.pk = pk
+        instance._state.adding, instance._state.db = False, alias
+    return written
+
+
+_pairs: dict[tuple, tuple[str, list, list]] = {}
+
+
+def insert_pair(parent: Model, child: Model, *, link: str) -> None:
+    """INSERT a new `parent` and a new `child` whose foreign key `link` points at it; sets both keys.
+
+    One statement on PostgreSQL (a data-modifying WITH: the parent's key goes straight into the
+    child row), two elsewhere. Used for an audit row and the domain event that names it.
+    """
+    alias = router.db_for_write(type(child))
+    connection = connections[alias]
+    fk = type(child)._meta.get_field(link)
+    if connection.vendor != "postgresql":
+        insert_returning(parent)
+        setattr(child, link, parent)  # the key and the cached object, as assigning a saved parent does
+        insert_returning(child)
+        return
+    key = (type(parent), type(child), link, alias)
+    built = _pairs.get(key)
+    if built is None:
+        qn = connection.ops.quote_name
+        pmeta, cmeta = parent._meta, child._meta
+        pfields = [f for f in pmeta.concrete_fields if not f.generated and f is not pmeta.auto_field]
+        cfields = [f for f in cmeta.concrete_fields if not f.generated and f is not cmeta.auto_field and f is not fk]
+        sql = (
+            f"WITH p AS (INSERT INTO {qn(pmeta.db_table)} ({', '.join(qn(f.column) for f in pfields)}) "
+            f"VALUES ({', '.join(['%s'] * len(pfields))}) RETURNING {qn(pmeta.pk.column)}) "
+            f"INSERT INTO {qn(cmeta.db_table)} ({', '.join(qn(f.column) for f in cfields)}, {qn(fk.column)}) "
+            f"SELECT {', '.join(['%s'] * len(cfields))}, p.{qn(pmeta.pk.column)} FROM p "
+            f"RETURNING {qn(cmeta.pk.column)}, {qn(fk.column)}"
+        )
+        built = _pairs[key] = (
+            sql,
+            list(zip(pfields, [_prep(f, connection) for f in pfields], strict=True)),
+            list(zip(cfields, [_prep(f, connection) for f in cfields], strict=True)),
+        )
+    sql, pfields, cfields = built
+    params = [prep(f.pre_save(parent, add=True)) for f, prep in pfields]
+    params += [prep(f.pre_save(child, add=True)) for f, prep in cfields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        child_pk, parent_pk = cursor.fetchone()
+    parent.pk, child.pk = parent_pk, child_pk
+    setattr(child, link, parent)  # the key and the cached object (setting only the key drops the object)
+    for instance in (parent, child):
+        instance._state.adding, instance._state.db = False, alias

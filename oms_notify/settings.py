@@ -485,9 +485,7 @@ CELERY_BEAT_SCHEDULE.update(
 # /metrics answers "Authorization: Bearer <METRICS_TOKEN>" or a client in METRICS_ALLOWED_NETWORKS
 # (CIDRs, matched against REMOTE_ADDR); with neither set it answers nobody (the demo: loopback).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-METRICS_ALLOWED_NETWORKS = env.list(
-    "METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"] if DEBUG else []
-)
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"] if DEBUG else [])
 # Series read from the database count the rows of this recent window: an index range per scrape.
 METRICS_WINDOW_SECONDS = env.int("METRICS_WINDOW_SECONDS", default=3600)
 # Workers write a heartbeat to the broker's Redis this often; readiness wants one younger than STALE.

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from django.db import transaction
 
+from oms_notify.fastsql import insert_pair, insert_returning
 from oms_notify.logging import get_correlation_id
 from orders.models import DomainEvent, Order, Shipment, StatusChange
 
@@ -47,9 +48,10 @@ def publish(
     status_change: StatusChange | None = None,
     payload: dict | None = None,
 ) -> DomainEvent:
+    """Write the event (and `status_change`, when not written yet) and run the handlers."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("domain events are published inside the transaction of the change")
-    event = DomainEvent.objects.create(
+    event = DomainEvent(
         name=name,
         order=order,
         shipment=shipment,
@@ -57,6 +59,12 @@ def publish(
         payload=payload or {},
         correlation_id=get_correlation_id(),
     )
+    # Statements built once (three events per carrier event); an audit row not yet written is
+    # written with its event, in one statement.
+    if status_change is not None and status_change.pk is None:
+        insert_pair(status_change, event, link="status_change")
+    else:
+        insert_returning(event)
     for handler in list(_handlers):
         handler(event)
     logger.info("domain event", extra={"event": name, "order": order.number, "domain_event_id": event.pk})

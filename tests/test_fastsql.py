@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from notifications.models import CustomerPreferences, DeliveryAttempt, Notification, ProviderHealth
 from notifications.services import DISPATCH_RELATED
-from oms_notify.fastsql import JoinedLoader, insert_row, update_row
+from oms_notify.fastsql import JoinedLoader, insert_returning, update_row
 from orders.models import Customer
 from tests.notifications.helpers import messages, shipped_order
 
@@ -101,12 +101,12 @@ def test_update_row_sets_values_and_increments_in_one_statement():
     assert update_row(Notification, 10**9, status="sent") == 0
 
 
-def test_insert_row_fills_the_defaults_the_orm_would():
+def test_insert_returning_fills_the_defaults_the_orm_would():
     n = _a_message()
     started = timezone.now()
     attempt = DeliveryAttempt(notification=n, number=1, provider="twilio", started_at=started, latency_ms=7)
     attempt.outcome = "success"
-    insert_row(attempt)
+    assert insert_returning(attempt) and attempt.pk is not None
     row = DeliveryAttempt.objects.get(notification=n, number=1)
     assert (row.provider, row.started_at, row.outcome) == ("twilio", started, "success")
     assert (row.error_code, row.error_message, row.retry_at, row.http_status) == ("", "", None, None)

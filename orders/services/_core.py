@@ -7,12 +7,15 @@ import logging
 from collections import defaultdict
 from datetime import datetime
 
+from django.db import connection
 from django.utils import timezone
 from django_fsm import can_proceed
 
+from oms_notify.fastsql import load_for_update, update_row
 from orders import events
 from orders.models import (
     Order,
+    OrderLine,
     Shipment,
     ShipmentEvent,
     ShipmentLine,
@@ -31,11 +34,34 @@ logger = logging.getLogger(__name__)
 
 
 CLOSED_ORDER_STATUSES = [OrderStatus.CANCELLED, OrderStatus.COMPLETED, OrderStatus.RETURNED_TO_SENDER]
+# What a move changes on the locked row (callers that change more save it themselves first).
+_ORDER_MOVE_FIELDS = ["status", "status_before_hold", "delivered_at", "status_changed_at", "updated_at"]
+_SHIPMENT_MOVE_FIELDS = ["status", "last_progress_status", "status_reason", "updated_at"]
 
 
 def _lock_order(order: Order | int) -> Order:
     pk = order.pk if isinstance(order, Order) else order
-    return Order.objects.select_for_update().get(pk=pk)
+    # A statement built once (oms_notify/fastsql.py): every move starts here.
+    found = load_for_update(Order, pk)
+    if found is None:
+        raise Order.DoesNotExist(f"Order {pk} does not exist.")
+    return found
+
+
+def _save_fields(instance: Order | Shipment, fields: list[str]) -> None:
+    """`save(update_fields=fields)` of a locked row as one statement built once (oms_notify/fastsql.py):
+    only what a move changed, not every column, and no compile per call. Like QuerySet.update it
+    sends no signals (nothing listens to these models' saves); `updated_at` is stamped here."""
+    if "updated_at" in fields:
+        instance.updated_at = timezone.now()
+    update_row(type(instance), instance.pk, **{name: getattr(instance, name) for name in dict.fromkeys(fields)})
+
+
+def _lock_shipment(pk: int) -> Shipment:
+    found = load_for_update(Shipment, pk)
+    if found is None:
+        raise Shipment.DoesNotExist(f"Shipment {pk} does not exist.")
+    return found
 
 
 def _record_move(
@@ -55,7 +81,7 @@ def _record_move(
     occurred_at: datetime | None = None,
 ) -> StatusChange:
     """A move's append-only audit row and its domain event, in the caller's transaction."""
-    change = StatusChange.objects.create(
+    change = StatusChange(
         order=order,
         shipment=shipment,
         from_status=from_status,
@@ -68,6 +94,7 @@ def _record_move(
         shipment_event=shipment_event,
         occurred_at=occurred_at or timezone.now(),
     )
+    # Append-only, so no save() to guard: written with its domain event by publish, in one statement.
     events.publish(name=event, order=order, shipment=shipment, status_change=change, payload=payload)
     return change
 
@@ -122,7 +149,7 @@ def _run_order_transition(
     if transition == "release":
         order.status_before_hold = ""
     order.status_changed_at = occurred_at
-    order.save()
+    _save_fields(order, _ORDER_MOVE_FIELDS)
     change = _record_move(
         event=events.ORDER_STATUS_CHANGED,
         payload={"from": before, "to": order.status, "transition": transition, "notify": notify},
@@ -163,7 +190,9 @@ def _run_shipment_transition(
     reason: str = "",
     occurred_at: datetime | None = None,
     shipment_event: ShipmentEvent | None = None,
+    also_save: list[str] | None = None,
 ) -> StatusChange:
+    """`also_save`: fields the caller changed on the locked shipment before the move, saved with it."""
     before = shipment.status
     getattr(shipment, transition)()
     if shipment.status not in SHIPMENT_EXCEPTIONS:
@@ -173,7 +202,7 @@ def _run_shipment_transition(
         if before not in SHIPMENT_EXCEPTIONS:
             shipment.last_progress_status = before
         shipment.status_reason = reason[:200]
-    shipment.save()
+    _save_fields(shipment, [*_SHIPMENT_MOVE_FIELDS, *(also_save or ())])
     change = _record_move(
         event=events.SHIPMENT_STATUS_CHANGED,
         payload={"from": before, "to": shipment.status, "tracking_id": shipment.tracking_id},
@@ -194,13 +223,44 @@ def _run_shipment_transition(
 def _dispatch_target(order: Order, handing_over: set[int] | None = None) -> str:
     """The status the order takes once its handed-over shipments (and those `handing_over`) count."""
     handing_over = handing_over or set()
-    live = [s for s in order.shipments.all() if s.status != ShipmentStatus.CANCELLED]
-    handed_over = [s for s in live if s.dispatched_at is not None or s.pk in handing_over] or live
+    live: list[tuple[int, str, bool]] = []
+    lines: list[tuple[int, int, int | None, int]] = []
+    with connection.cursor() as cursor:
+        cursor.execute(_dispatch_rows_sql(), [order.pk, ShipmentStatus.CANCELLED, order.pk])
+        for kind, pk, status, ref, quantity, shipped in cursor.fetchall():
+            if kind == 1:
+                live.append((pk, status, bool(ref)))
+            else:
+                lines.append((pk, quantity, ref, shipped))
+    handed_over = [(pk, status) for pk, status, dispatched in live if dispatched or pk in handing_over]
+    handed_over = handed_over or [(pk, status) for pk, status, _ in live]
+    counted = {pk for pk, _ in handed_over}
+    needed: dict[int, int] = {}
     carried: dict[int, int] = defaultdict(int)
-    for line in ShipmentLine.objects.filter(shipment__in=handed_over):
-        carried[line.order_line_id] += line.quantity
-    all_shipped = all(carried[line.pk] >= line.quantity for line in order.lines.all())
-    return order_status_for_shipments([s.status for s in handed_over], all_lines_shipped=all_shipped)
+    for line_pk, quantity, shipment_pk, shipped in lines:
+        needed[line_pk] = quantity
+        if shipment_pk in counted:
+            carried[line_pk] += shipped
+    all_shipped = all(carried[pk] >= quantity for pk, quantity in needed.items())
+    return order_status_for_shipments([status for _, status in handed_over], all_lines_shipped=all_shipped)
+
+
+_dispatch_sql: list[str] = []
+
+
+def _dispatch_rows_sql() -> str:
+    """The order's live shipments and every line with what each shipment carries of it, in one
+    statement built once: this runs on every carrier event that moves a parcel."""
+    if not _dispatch_sql:
+        qn = connection.ops.quote_name
+        s, ol, sl = Shipment._meta.db_table, OrderLine._meta.db_table, ShipmentLine._meta.db_table
+        _dispatch_sql.append(
+            f"SELECT 1, s.id, s.status, CASE WHEN s.dispatched_at IS NULL THEN 0 ELSE 1 END, 0, 0 "
+            f"FROM {qn(s)} s WHERE s.order_id = %s AND s.status <> %s "
+            f"UNION ALL SELECT 2, ol.id, '', sl.shipment_id, ol.quantity, COALESCE(sl.quantity, 0) "
+            f"FROM {qn(ol)} ol LEFT OUTER JOIN {qn(sl)} sl ON sl.order_line_id = ol.id WHERE ol.order_id = %s"
+        )
+    return _dispatch_sql[0]
 
 
 def _order_follow_shipments(

@@ -7,11 +7,12 @@ from collections import defaultdict
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django_fsm import can_proceed
 
+from oms_notify.fastsql import insert_returning
 from orders import events
 from orders.models import (
     Order,
@@ -22,9 +23,11 @@ from orders.models import (
 from orders.services._core import (
     CLOSED_ORDER_STATUSES,
     _lock_order,
+    _lock_shipment,
     _order_follow_shipments,
     _record_move,
     _run_shipment_transition,
+    _save_fields,
 )
 from orders.statuses import (
     FINAL_SHIPMENT_STATUSES,
@@ -125,63 +128,56 @@ def shipment_create(
 
 
 def shipment_apply_event(
-    *, shipment: Shipment, event: TrackingEvent, received_at: datetime | None = None, source: str = "carrier"
+    *,
+    shipment: Shipment,
+    event: TrackingEvent,
+    received_at: datetime | None = None,
+    source: str = "carrier",
+    savepoint: bool = True,
 ) -> tuple[ShipmentEvent, bool]:
     """Record a carrier event in the shipment's timeline and move the shipment if it is news.
 
     Returns (timeline row, created). A duplicate (same dedupe key) changes nothing. An event
     older than what the shipment already knows joins the history but never moves it backwards.
+    `savepoint=False` when the caller's own savepoint already wraps the call (carriers: one per event).
     """
     received_at = received_at or timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         order = _lock_order(shipment.order_id)
-        shipment = Shipment.objects.select_for_update().get(pk=shipment.pk)
-        try:
-            with transaction.atomic():
-                row = ShipmentEvent.objects.create(
-                    shipment=shipment,
-                    carrier=event.carrier,
-                    status=event.status,
-                    carrier_code=event.carrier_code[:100],
-                    reason=event.reason[:200],
-                    description=event.description[:500],
-                    city=event.city[:100],
-                    region=event.region[:100],
-                    postcode=event.postcode[:20],
-                    country=event.country[:2],
-                    latitude=event.latitude,
-                    longitude=event.longitude,
-                    occurred_at=event.occurred_at,
-                    received_at=received_at,
-                    estimated_delivery=event.estimated_delivery,
-                    signed_by=event.signed_by[:200],
-                    signature_ref=event.signature_ref[:500],
-                    photo_ref=event.photo_ref[:500],
-                    dedupe_key=event.dedupe_key,
-                )
-        except IntegrityError:
-            return ShipmentEvent.objects.get(shipment=shipment, dedupe_key=event.dedupe_key), False
-
+        shipment = _lock_shipment(shipment.pk)
         newest = shipment.last_event_at is None or event.occurred_at >= shipment.last_event_at
         # A delivered or returned scan is physical reality: it still moves a parcel that a newer stray
         # scan left in flight (the driver's handheld synced late). The newest-scan time stays put.
         late_final = event.status in FINAL_SHIPMENT_STATUSES and shipment.status not in FINAL_SHIPMENT_STATUSES
         is_news = newest or late_final
+        wants_move = is_news and event.status not in (UNKNOWN_EVENT_STATUS, shipment.status)
+        can_move = wants_move and _can_move(shipment, event)
+        # Known before the row is written (a move always lands on the event's status): one INSERT, no UPDATE.
+        row = _event_row(shipment, event, received_at)
+        row.applied = is_news and (can_move or shipment.status == event.status)
+        # ON CONFLICT DO NOTHING: no savepoint and IntegrityError round trips for a duplicate.
+        if not insert_returning(row, skip_conflicts_on=("shipment", "dedupe_key")):
+            return ShipmentEvent.objects.get(shipment=shipment, dedupe_key=event.dedupe_key), False
+
         moved = first_scan = False
         if is_news:
+            changed = ["updated_at"]
             if newest:
                 shipment.last_event_at = event.occurred_at
+                changed.append("last_event_at")
                 if event.estimated_delivery:
                     shipment.eta = event.estimated_delivery
+                    changed.append("eta")
             if event.status not in (UNKNOWN_EVENT_STATUS, ShipmentStatus.INFO_RECEIVED) and not shipment.dispatched_at:
                 shipment.dispatched_at = event.occurred_at  # the carrier has the parcel
                 first_scan = True
-            if event.status not in (UNKNOWN_EVENT_STATUS, shipment.status):
-                moved = _move_shipment_for_event(shipment, event, row, order=order, source=source)
+                changed.append("dispatched_at")
+            if wants_move:
+                moved = _move_shipment_for_event(
+                    shipment, event, row, order=order, source=source, can_move=can_move, changed=changed
+                )
             if not moved:  # a move saved the shipment (with the fields above) already
-                shipment.save()
-            row.applied = shipment.status == event.status
-            row.save(update_fields=["applied"])
+                _save_fields(shipment, changed)
         events.publish(
             name=events.SHIPMENT_EVENT_RECORDED,
             order=order,
@@ -193,12 +189,47 @@ def shipment_apply_event(
     return row, True
 
 
-def _move_shipment_for_event(
-    shipment: Shipment, event: TrackingEvent, row: ShipmentEvent, *, order: Order, source: str
-) -> bool:
+def _event_row(shipment: Shipment, event: TrackingEvent, received_at: datetime) -> ShipmentEvent:
+    return ShipmentEvent(
+        shipment=shipment,
+        carrier=event.carrier,
+        status=event.status,
+        carrier_code=event.carrier_code[:100],
+        reason=event.reason[:200],
+        description=event.description[:500],
+        city=event.city[:100],
+        region=event.region[:100],
+        postcode=event.postcode[:20],
+        country=event.country[:2],
+        latitude=event.latitude,
+        longitude=event.longitude,
+        occurred_at=event.occurred_at,
+        received_at=received_at,
+        estimated_delivery=event.estimated_delivery,
+        signed_by=event.signed_by[:200],
+        signature_ref=event.signature_ref[:500],
+        photo_ref=event.photo_ref[:500],
+        dedupe_key=event.dedupe_key,
+    )
+
+
+def _can_move(shipment: Shipment, event: TrackingEvent) -> bool:
     # No transition leads back to info_received (a carrier re-sending "label created" after pickup).
     method = getattr(shipment, f"mark_{event.status}", None)
-    if method is None or not can_proceed(method):
+    return method is not None and can_proceed(method)
+
+
+def _move_shipment_for_event(
+    shipment: Shipment,
+    event: TrackingEvent,
+    row: ShipmentEvent,
+    *,
+    order: Order,
+    source: str,
+    can_move: bool,
+    changed: list[str],
+) -> bool:
+    if not can_move:
         # e.g. a scan for a parcel we already know was returned: history only.
         logger.warning(
             "carrier event cannot move shipment",
@@ -207,6 +238,7 @@ def _move_shipment_for_event(
         return False
     if event.status == ShipmentStatus.DELIVERED:
         _record_proof(shipment, event)
+        changed += _PROOF_FIELDS
     _run_shipment_transition(
         shipment,
         f"mark_{event.status}",
@@ -215,8 +247,12 @@ def _move_shipment_for_event(
         reason=event.reason or event.description,
         occurred_at=event.occurred_at,
         shipment_event=row,
+        also_save=changed,
     )
     return True
+
+
+_PROOF_FIELDS = ["delivered_at", "pod_signed_by", "pod_signature_ref", "pod_photo_ref", "pod_latitude", "pod_longitude"]
 
 
 def _record_proof(shipment: Shipment, event: TrackingEvent) -> None:
