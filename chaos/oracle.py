@@ -180,10 +180,13 @@ def check_notifications(
             unmatched += len(times)
             continue
         times.sort()
-        for row, at in zip(sorted(group, key=lambda r: r["id"]), times, strict=False):
+        # Identical texts cannot be told apart: the arrivals go first to the rows that say they were
+        # sent (a superseded twin with the same text must not take a sent row's arrival).
+        ordered = sorted(group, key=lambda r: (r["status"] not in SENT, r["id"]))
+        for row, at in zip(ordered, times, strict=False):
             arrivals[row["id"]].append(at)
         extra = times[len(group) :]
-        arrivals[group[0]["id"]].extend(extra)
+        arrivals[ordered[0]["id"]].extend(extra)
 
     due = [r for r in rows if r["provider"] in FAKE_PROVIDERS and r["event"] != "feedback_request"]
     later = [r for r in rows if r["event"] == "feedback_request"]

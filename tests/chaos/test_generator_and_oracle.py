@@ -105,3 +105,29 @@ def _final(statuses: list[str]) -> tuple[str, str, str]:
     plan = generator.Plan([{"index": 0, "tracking_number": "T0"}], scans, deliveries, seed=0)
     result = oracle.expected_statuses(plan)[0]
     return result["shipment"], result["order"], result["message"]
+
+
+def _sms_row(pk: int, status: str) -> dict:
+    return {
+        "id": pk, "public_id": f"p{pk}", "order_id": None, "order_index": None, "event": "out_for_delivery",
+        "audience": "customer", "channel": "sms", "provider": "twilio", "recipient": "+15550001",
+        "body_text": "Out for delivery", "status": status, "status_reason": "", "attempts": 1, "error_code": "",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("statuses", "arrivals", "lost"),
+    [
+        (["suppressed", "sent"], 1, 0),  # the superseded twin must not take the sent row's arrival
+        (["sent", "sent"], 1, 1),  # two sent, one arrived: one is lost, whichever it is
+        (["sent", "sent"], 2, 0),
+    ],
+)
+def test_identical_sms_texts_are_matched_to_the_rows_marked_sent_first(statuses, arrivals, lost):
+    rows = [_sms_row(pk, status) for pk, status in enumerate(statuses, start=1)]
+    empty = generator.Plan(orders=[], scans={}, deliveries=[], seed=0)
+    found = oracle.check_notifications(
+        empty, {}, rows, [("+15550001", "Out for delivery", float(i)) for i in range(arrivals)], [], [], 3.0
+    )
+    assert found["lost"] == lost
+    assert found["delivered"] == min(arrivals, statuses.count("sent"))
