@@ -54,7 +54,14 @@ _FEEDBACK = "delivery.feedback_received"
 
 
 def endpoint_create(
-    *, url: str, event_types: list[str], description: str = "", brand=None, secret: str = "", actor=None
+    *,
+    url: str,
+    event_types: list[str],
+    description: str = "",
+    brand=None,
+    secret: str = "",
+    actor=None,
+    enabled: bool = True,
 ) -> tuple[WebhookEndpoint, str]:
     """Subscribe an endpoint. Returns (endpoint, secret): the secret is shown once, stored encrypted."""
     _check_event_types(event_types)
@@ -66,6 +73,7 @@ def endpoint_create(
         brand=brand,
         event_types=list(event_types),
         secret_encrypted=crypto.encrypt(secret),
+        enabled=enabled,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
     return endpoint, secret

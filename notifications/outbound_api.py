@@ -165,10 +165,9 @@ class EndpointViewSet(
             description=data.get("description", ""),
             brand=data.get("brand"),
             actor=request.user,
+            # Created disabled in one write: never seen enabled, not even by a cache for a moment.
+            enabled=data.get("enabled", True),
         )
-        if data.get("enabled") is False:
-            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(enabled=False)
-            endpoint.refresh_from_db()
         body = EndpointSerializer(endpoint).data
         return Response({**body, "secret": secret}, status=status.HTTP_201_CREATED)
 

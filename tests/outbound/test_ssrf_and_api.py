@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db.models.signals import post_save
 from rest_framework.authtoken.models import Token
 
 from notifications import netguard, outbound
@@ -74,6 +75,29 @@ def test_an_integration_subscribes_through_the_api_and_gets_the_secret_once(clie
     listed = client.get("/api/v1/webhooks/endpoints/", HTTP_AUTHORIZATION=f"Token {token}").json()
     assert "secret" not in listed["results"][0] if isinstance(listed, dict) else "secret" not in listed[0]
     assert outbound.endpoint_secrets(WebhookEndpoint.objects.get()) == [secret]
+
+
+def test_an_endpoint_created_disabled_is_written_disabled_in_one_insert(client, receiver):
+    token = api_user("add_webhookendpoint")
+
+    seen = []
+    uid = "test-endpoint-saves"
+    post_save.connect(
+        lambda instance, **kw: seen.append(instance.enabled), sender=WebhookEndpoint, weak=False, dispatch_uid=uid
+    )
+    try:
+        response = client.post(
+            "/api/v1/webhooks/endpoints/",
+            {"url": f"{receiver.url}/wms", "event_types": ["order.delivered"], "enabled": False},
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Token {token}",
+        )
+    finally:
+        post_save.disconnect(sender=WebhookEndpoint, dispatch_uid=uid)
+    assert response.status_code == 201, response.content
+    assert response.json()["enabled"] is False
+    assert seen == [False]  # never saved (and so never cached anywhere) as enabled
+    assert WebhookEndpoint.objects.get().enabled is False
 
 
 def test_the_api_refuses_an_unsafe_url_and_an_unknown_event_type(client):
