@@ -253,10 +253,7 @@ _DISPATCH_ROW = JoinedLoader(Notification, *DISPATCH_RELATED)
 
 
 def _load_for_dispatch(pk: int) -> Notification:
-    n = _DISPATCH_ROW.first(pk)
-    if n is None:
-        raise Notification.DoesNotExist(pk)
-    return n
+    return _DISPATCH_ROW.get(pk)
 
 
 def notification_dispatch(*, notification_id: int) -> str:
@@ -401,10 +398,10 @@ def _deliver_local_now(due: list[Notification], created: list[Notification], now
     if not local:
         return due
     taken = {n.pk for n in local}
-    return [n for n in due if n.pk not in taken] + deliver_locally(local)
+    return [n for n in due if n.pk not in taken] + _deliver_locally(local)
 
 
-def deliver_locally(rows: list[Notification]) -> list[Notification]:
+def _deliver_locally(rows: list[Notification]) -> list[Notification]:
     """Deliver in-app messages at once, in the transaction that created them.
 
     Nothing leaves the process for these, so a Celery task (enqueue, claim, load, record: about

@@ -56,10 +56,15 @@ class JoinedLoader:
     with select_related.
     """
 
-    def __init__(self, model: type[Model], *related: str, by: str = "pk") -> None:
+    def __init__(
+        self, model: type[Model], *related: str, by: str = "pk", for_update: bool = False, skip_locked: bool = False
+    ) -> None:
+        if for_update and related:
+            raise ValueError("a locked load reads one table: FOR UPDATE would lock the joined rows too")
         self.model = model
         self.related = related
         self.by = by
+        self.for_update, self.skip_locked = for_update, skip_locked
         self._built: dict[str, tuple[str, list[_Part]]] = {}
         self._by_field = model._meta.pk if by == "pk" else model._meta.get_field(by)
 
@@ -106,10 +111,23 @@ class JoinedLoader:
             f"SELECT {', '.join(columns)} FROM {qn(self.model._meta.db_table)} t0 {' '.join(joins)} "
             f"WHERE t0.{qn(by.column)} = %s"
         )
+        # Where the database has no row locks (SQLite, the demo) a locked load is a plain read, as
+        # the ORM's select_for_update is.
+        if self.for_update and connection.features.has_select_for_update:
+            sql += " FOR UPDATE"
+            if self.skip_locked and connection.features.has_select_for_update_skip_locked:
+                sql += " SKIP LOCKED"
         return sql, parts
 
+    def get(self, value) -> Model:
+        """`first`, or the model's DoesNotExist when there is no such row."""
+        found = self.first(value)
+        if found is None:
+            raise self.model.DoesNotExist(f"{self.model.__name__} {value} does not exist.")
+        return found
+
     def first(self, value, *, using: str | None = None) -> Model | None:
-        alias = using or router.db_for_read(self.model)
+        alias = using or (router.db_for_write if self.for_update else router.db_for_read)(self.model)
         connection = connections[alias]
         built = self._built.get(connection.vendor)
         if built is None:
@@ -166,7 +184,6 @@ def update_row(model: type[Model], pk, *, increment: dict[str, int] | None = Non
         return cursor.rowcount
 
 
-_selects: dict[tuple, tuple[str, list, list]] = {}
 _inserts: dict[tuple, tuple[str, list]] = {}
 
 
@@ -205,38 +222,23 @@ def _prep(f: Field, connection) -> Callable[[Any], Any]:
     return full
 
 
+_lockers: dict[tuple, JoinedLoader] = {}
+
+
 def load_for_update(model: type[M], pk, *, skip_locked: bool = False) -> M | None:
-    """The row with this primary key, locked (SELECT ... FOR UPDATE), or None. Where the database
-    has no row locks (SQLite, the demo) it is a plain read, as the ORM's select_for_update is."""
-    alias = router.db_for_write(model)
-    connection = connections[alias]
-    key = (model, alias, connection.vendor, skip_locked)
-    built = _selects.get(key)
-    if built is None:
-        qn = connection.ops.quote_name
-        meta = model._meta
-        fields = list(meta.concrete_fields)
-        lock = ""
-        if connection.features.has_select_for_update:
-            lock = " FOR UPDATE"
-            if skip_locked and connection.features.has_select_for_update_skip_locked:
-                lock += " SKIP LOCKED"
-        sql = (
-            f"SELECT {', '.join(qn(f.column) for f in fields)} FROM {qn(meta.db_table)} "
-            f"WHERE {qn(meta.pk.column)} = %s{lock}"
-        )
-        built = _selects[key] = (sql, fields, _converters(connection, fields, meta.db_table))
-    sql, fields, converters = built
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [model._meta.pk.get_db_prep_value(pk, connection)])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = list(row)
-    for i, chain, col in converters:
-        for convert in chain:
-            values[i] = convert(values[i], col, connection)
-    return model.from_db(alias, [f.attname for f in fields], values)
+    """The row with this primary key, locked (SELECT ... FOR UPDATE [SKIP LOCKED]), or None."""
+    loader = _lockers.get((model, skip_locked))
+    if loader is None:
+        loader = _lockers[(model, skip_locked)] = JoinedLoader(model, for_update=True, skip_locked=skip_locked)
+    return loader.first(pk)
+
+
+def lock_row(model: type[M], pk) -> M:
+    """`load_for_update`, or the model's DoesNotExist when there is no such row."""
+    found = load_for_update(model, pk)
+    if found is None:
+        raise model.DoesNotExist(f"{model.__name__} {pk} does not exist.")
+    return found
 
 
 def insert_returning(instance: Model, *, skip_conflicts_on: Sequence[str] = ()) -> bool:

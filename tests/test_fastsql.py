@@ -110,3 +110,10 @@ def test_insert_returning_fills_the_defaults_the_orm_would():
     row = DeliveryAttempt.objects.get(notification=n, number=1)
     assert (row.provider, row.started_at, row.outcome) == ("twilio", started, "success")
     assert (row.error_code, row.error_message, row.retry_at, row.http_status) == ("", "", None, None)
+
+
+def test_get_raises_does_not_exist_and_a_locked_load_refuses_joins():
+    with pytest.raises(Notification.DoesNotExist):
+        LOADER.get(10**9)
+    with pytest.raises(ValueError, match="FOR UPDATE"):
+        JoinedLoader(Notification, "order", for_update=True)

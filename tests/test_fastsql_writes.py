@@ -93,3 +93,15 @@ def test_an_audit_row_and_its_event_are_written_together_and_the_event_names_it_
     assert stored.status_change_id == change.pk
     assert (stored.status_change.to_status, stored.payload) == ("b", {"to": "b"})
     assert change.recorded_at is not None and event.created_at is not None
+
+
+def test_a_locked_load_takes_the_row_lock_on_postgresql():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    order, _ = shipped_order()
+    with CaptureQueriesContext(connection) as queries:
+        load_for_update(Order, order.pk)
+        load_for_update(RawWebhook, 0, skip_locked=True)
+    first, second = (q["sql"] for q in queries.captured_queries)
+    assert first.endswith("FOR UPDATE") and second.endswith("FOR UPDATE SKIP LOCKED")

@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from oms_notify.fastsql import load_for_update, update_row
+from oms_notify.fastsql import lock_row, update_row
 from orders import events
 from orders.models import (
     Order,
@@ -40,12 +40,8 @@ _SHIPMENT_MOVE_FIELDS = ["status", "last_progress_status", "status_reason", "upd
 
 
 def _lock_order(order: Order | int) -> Order:
-    pk = order.pk if isinstance(order, Order) else order
     # A statement built once (oms_notify/fastsql.py): every move starts here.
-    found = load_for_update(Order, pk)
-    if found is None:
-        raise Order.DoesNotExist(f"Order {pk} does not exist.")
-    return found
+    return lock_row(Order, order.pk if isinstance(order, Order) else order)
 
 
 def _save_fields(instance: Order | Shipment, fields: list[str]) -> None:
@@ -58,10 +54,7 @@ def _save_fields(instance: Order | Shipment, fields: list[str]) -> None:
 
 
 def _lock_shipment(pk: int) -> Shipment:
-    found = load_for_update(Shipment, pk)
-    if found is None:
-        raise Shipment.DoesNotExist(f"Shipment {pk} does not exist.")
-    return found
+    return lock_row(Shipment, pk)
 
 
 def _record_move(
