@@ -11,10 +11,11 @@ import hashlib
 import logging
 import random
 import time
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connections, router, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
@@ -39,7 +40,7 @@ from notifications.rendering import render_notification
 from notifications.staff_alerts import render_staff_chat as render_chat
 from notifications.staff_alerts import staff_first_wait
 from notifications.transports import TransportError, get_transport, provider_for_channel
-from oms_notify.fastsql import JoinedLoader, insert_many, insert_returning, update_row
+from oms_notify.fastsql import JoinedLoader, insert_and_update, insert_many, update_row
 from oms_notify.logging import correlation_scope, get_correlation_id, set_correlation_id
 from orders.models import DomainEvent, Order, Shipment, StatusChange
 from orders.tracking.models import DeliveryFeedback
@@ -203,21 +204,28 @@ def _enqueue_rows(rows: list[tuple[int, str, str]]) -> None:
 # --- dispatch ---------------------------------------------------------------------------------
 
 
-_CLAIM_SQL = (
-    f"UPDATE {Notification._meta.db_table} SET status = %s, claimed_at = %s WHERE id = %s AND ("
-    "status = %s OR (status = %s AND (due_at <= %s OR due_at IS NULL)) OR (status = %s AND claimed_at < %s))"
-)
+# pending | scheduled and due | sending for too long (its worker died). Written out rather than
+# built from Q objects: compiling the four-way OR cost more CPU than the statement, once per message.
+_CLAIMABLE = "status = %s OR (status = %s AND (due_at <= %s OR due_at IS NULL)) OR (status = %s AND claimed_at < %s)"
 
 
-def _claim(pk: int, now: datetime) -> bool:
-    """Take the row for this worker. Only one claimer wins; a stale `sending` (dead worker) is re-taken."""
+def _claim(pk: int, now: datetime) -> Notification | None:
+    """Take the row for this worker and count the attempt; None if another claimer has it (or it is
+    not due). Only one claimer wins; a stale `sending` (dead worker) is re-taken.
+
+    The attempt is counted here, before the provider is called, so that a message that keeps
+    killing its worker still runs out of attempts; a path that then sends nothing takes it back.
+    One statement on PostgreSQL: the UPDATE returns the row, joined to what dispatch reads.
+    """
     stale = now - timedelta(seconds=settings.NOTIFY_SENDING_STALE_SECONDS)
-    # Written out rather than built from Q objects: compiling the four-way OR cost more CPU than
-    # the statement itself, once per message. Same rows as pending | scheduled-and-due | stale sending.
-    alias = router.db_for_write(Notification)
-    with connections[alias].cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, (S.SENDING, now, pk, S.PENDING, S.SCHEDULED, now, S.SENDING, stale))
-        return cursor.rowcount > 0
+    return _DISPATCH_ROW.update(
+        pk,
+        where=_CLAIMABLE,
+        where_params=(S.PENDING, S.SCHEDULED, now, S.SENDING, stale),
+        increment={"attempts": 1},
+        status=S.SENDING,
+        claimed_at=now,
+    )
 
 
 def _moment_passed(n: Notification, now: datetime) -> tuple[str, str] | None:
@@ -235,13 +243,22 @@ def _moment_passed(n: Notification, now: datetime) -> tuple[str, str] | None:
     return None
 
 
-def _finish(pk: int, **fields) -> None:
-    # No savepoint when nested in the caller's transaction: an error rolls the whole block back
-    # anyway, and the SAVEPOINT/RELEASE pair was two round trips per message.
-    with transaction.atomic(savepoint=False):
-        update_row(Notification, pk, updated_at=timezone.now(), **fields)
-        if fields.get("status") in (S.DELIVERED, S.FAILED):
-            from notifications.outbound import notification_outcome  # same transaction as the change
+def _finish(pk: int, *, attempt: DeliveryAttempt | None = None, **fields) -> None:
+    """Write the row's outcome, with the attempt that led to it if any.
+
+    Outside a transaction a plain outcome is one statement with no BEGIN/COMMIT (with its attempt
+    too, on PostgreSQL): those two round trips were a fifth of a message's. Delivered and failed
+    also queue the outbound webhooks, in the same transaction as the change.
+    """
+    fields["updated_at"] = timezone.now()
+    outcome = fields.get("status") in (S.DELIVERED, S.FAILED)
+    with transaction.atomic(savepoint=False) if outcome else nullcontext():
+        if attempt is None:
+            update_row(Notification, pk, **fields)
+        else:
+            insert_and_update(attempt, Notification, pk, **fields)
+        if outcome:
+            from notifications.outbound import notification_outcome
 
             notification_outcome(notification_id=pk, status=fields["status"])
 
@@ -265,27 +282,32 @@ def notification_dispatch(*, notification_id: int) -> str:
 
 def _dispatch(notification_id: int) -> str:
     now = timezone.now()
-    if not _claim(notification_id, now):
+    n = _claim(notification_id, now)
+    if n is None:
         from notifications.delivery_gate import delivery_wait_end
 
         return "released" if delivery_wait_end(notification_id=notification_id, now=now) else "skipped"
-    n = _load_for_dispatch(notification_id)
     set_correlation_id(n.correlation_id or get_correlation_id())
+    not_sent = {"attempts": n.attempts - 1}  # nothing reached a provider: the claim's count is taken back
     passed = _moment_passed(n, now)
     if passed is not None:
-        content = {}
         if n.provider == "outbox" and passed[1].startswith("superseded"):
             # The local outbox shows every message of an order's life, even one whose moment passed.
             rendered = render_chat(n) if n.channel == Channel.CHAT else render_notification(n)
-            content = {"subject": rendered.subject[:300], "body_text": rendered.text, "body_html": rendered.html}
-        _finish(n.pk, status=passed[0], status_reason=passed[1][:200], **content)
+            not_sent.update(subject=rendered.subject[:300], body_text=rendered.text, body_html=rendered.html)
+        _finish(n.pk, status=passed[0], status_reason=passed[1][:200], **not_sent)
         logger.info("notification not sent", extra={"notification": n.pk, "reason": passed[1]})
         return passed[0]
     wait_until = staff_first_wait(n, now)  # issue 6: staff hear of an exception before the customer
     if wait_until is not None:
-        _finish(n.pk, status=S.SCHEDULED, status_reason="staff_first", due_at=wait_until)
+        _finish(n.pk, status=S.SCHEDULED, status_reason="staff_first", due_at=wait_until, **not_sent)
         _enqueue_later(n, wait_until, now)
         return "waiting"
+    if n.attempts > settings.NOTIFY_MAX_ATTEMPTS:
+        # Every attempt was spent, the last ones by workers that died mid-send (a message that
+        # crashes its worker would otherwise be re-taken by the sweeper for ever).
+        return _dead_letter_lost(n, now)
+    # The rendered content (kept for the log and resends) is written with the outcome.
     rendered_fields: dict = {}
     if not (n.body_text or n.subject):
         try:
@@ -293,9 +315,14 @@ def _dispatch(notification_id: int) -> str:
         except Exception as exc:  # a template bug: the same every time, so no retry
             failure = TransportError("render error", permanent=True, code="render")
             failure.__cause__ = exc
-            _log_failure(n, failure, outcome="permanent", attempt=n.attempts)
+            _log_failure(n, failure, outcome="permanent", attempt=n.attempts - 1)
             _finish(
-                n.pk, status=S.FAILED, status_reason="render error", error_code="render", error_message=str(exc)[:500]
+                n.pk,
+                status=S.FAILED,
+                status_reason="render error",
+                error_code="render",
+                error_message=str(exc)[:500],
+                **not_sent,
             )
             return "permanent"
     # issue 6: an open circuit hands the message to the next provider
@@ -303,25 +330,21 @@ def _dispatch(notification_id: int) -> str:
     if provider != n.provider:
         n.provider = rendered_fields["provider"] = provider
     transport = get_transport(n.provider)
-    number = n.attempts + 1
-    # One write before the call: the rendered content (kept for the log) and the attempt count.
-    update_row(Notification, n.pk, increment={"attempts": 1}, updated_at=now, **rendered_fields)
     started, clock = timezone.now(), time.perf_counter()
     try:
         result = transport.send(n)
     except TransportError as exc:
         latency = int((time.perf_counter() - clock) * 1000)
-        return _failed(n, exc, number=number, started=started, latency=latency)
+        return _failed(n, exc, started=started, latency=latency, rendered=rendered_fields)
     except Exception as exc:  # an SDK surprise: retried like a transient error, dead-lettered in the end
         latency = int((time.perf_counter() - clock) * 1000)
         failure = TransportError(f"{type(exc).__name__}: {exc}", code="unexpected")
         failure.__cause__ = exc  # logged once, with its traceback, by _log_failure
-        return _failed(n, failure, number=number, started=started, latency=latency)
+        return _failed(n, failure, started=started, latency=latency, rendered=rendered_fields)
     latency = int((time.perf_counter() - clock) * 1000)
     if failover.applies(n) and not circuit_clean:
         failover.record_success(n.provider)
-    with transaction.atomic():
-        _record_success(n, result, number=number, started=started, latency=latency)
+    _record_success(n, result, number=n.attempts, started=started, latency=latency, **rendered_fields)
     logger.info(
         "notification sent",
         extra={"notification": n.pk, "event": n.event, "channel": n.channel, "provider": n.provider, "ms": latency},
@@ -348,22 +371,21 @@ def _render_into(n: Notification) -> dict:
 
 
 def _record_success(n: Notification, result, *, number: int, started: datetime, latency: int, **fields) -> None:
-    """The attempt row and the row's new status; call inside a transaction."""
-    insert_returning(
-        DeliveryAttempt(
-            notification=n,
-            number=number,
-            provider=n.provider,
-            started_at=started,
-            latency_ms=latency,
-            outcome=DeliveryAttempt.Outcome.SUCCESS,
-            http_status=result.http_status,
-            provider_message_id=result.message_id[:200],
-        )
+    """The attempt row and the row's new status, together."""
+    attempt = DeliveryAttempt(
+        notification=n,
+        number=number,
+        provider=n.provider,
+        started_at=started,
+        latency_ms=latency,
+        outcome=DeliveryAttempt.Outcome.SUCCESS,
+        http_status=result.http_status,
+        provider_message_id=result.message_id[:200],
     )
     done = timezone.now()
     _finish(
         n.pk,
+        attempt=attempt,
         status=S.DELIVERED if result.delivered else S.SENT,
         status_reason="",
         provider_message_id=result.message_id[:200],
@@ -419,8 +441,7 @@ def _deliver_locally(rows: list[Notification]) -> list[Notification]:
             continue
         result = get_transport(n.provider).send(n)
         number = n.attempts + 1
-        with transaction.atomic(savepoint=False):
-            _record_success(n, result, number=number, started=started, latency=0, attempts=number, **fields)
+        _record_success(n, result, number=number, started=started, latency=0, attempts=number, **fields)
     return left
 
 
@@ -436,54 +457,95 @@ def _enqueue_later(n: Notification, due: datetime, now: datetime) -> None:
         send_notification.apply_async(args=[n.pk], queue=n.queue, countdown=max(0.0, (due - now).total_seconds()))
 
 
-def _failed(n: Notification, exc: TransportError, *, number: int, started: datetime, latency: int) -> str:
-    """A failed attempt: fail over to the next provider, disable a dead destination, or retry/fail as before."""
+def _failed(n: Notification, exc: TransportError, *, started: datetime, latency: int, rendered: dict) -> str:
+    """A failed attempt: fail over to the next provider, disable a dead destination, or retry/fail as before.
+
+    `rendered` is the content rendered for this attempt, stored with its outcome.
+    """
+    number = n.attempts
     circuit_open = failover.record_failure(n.provider, exc) if failover.applies(n) else False
     last = number >= settings.NOTIFY_MAX_ATTEMPTS
     target = None if last else failover.next_provider(n, exc, circuit_open=circuit_open)
     if target is not None:
-        with transaction.atomic():
-            DeliveryAttempt.objects.create(
-                notification=n,
-                number=number,
-                provider=n.provider,
-                started_at=started,
-                latency_ms=latency,
-                outcome=DeliveryAttempt.Outcome.TRANSIENT,
-                http_status=exc.http_status,
-                error_code=exc.code[:64],
-                error_message=f"{exc.message} (failing over to {target})"[:500],
-                retry_at=timezone.now(),
-            )
-            _finish(
-                n.pk,
-                status=S.PENDING,
-                status_reason=f"failover from {n.provider}"[:200],
-                provider=target,
-                due_at=None,
-                error_code=exc.code[:64],
-                error_message=exc.message[:500],
-            )
+        attempt = _failed_attempt(n, exc, started=started, latency=latency, retry_at=timezone.now())
+        # Not the message's last word, whatever the provider said: another provider has it next.
+        attempt.outcome = DeliveryAttempt.Outcome.TRANSIENT
+        attempt.error_message = f"{exc.message} (failing over to {target})"[:500]
+        _finish(
+            n.pk,
+            attempt=attempt,
+            **{
+                **rendered,
+                "status": S.PENDING,
+                "status_reason": f"failover from {n.provider}"[:200],
+                "provider": target,
+                "due_at": None,
+                "error_code": exc.code[:64],
+                "error_message": exc.message[:500],
+            },
+        )
         _count("failover")
         _log_failure(n, exc, outcome="failover", attempt=number, to=target)
         enqueue([n.pk])
         return "failover"
-    outcome = _record_failure(n, exc, number=number, started=started, latency=latency)
+    outcome = _record_failure(n, exc, started=started, latency=latency, rendered=rendered)
     if exc.permanent and exc.scope == "destination" and n.recipient.startswith("destination:"):
         from notifications.destinations import destination_disable, destination_of
 
         destination_disable(destination=destination_of(n), reason=exc.message, notification=n)
-    if outcome == "dead_lettered" and n.audience == Audience.CUSTOMER:
-        from notifications.staff_alerts import staff_alert
-
-        staff_alert(
-            order=n.order,
-            event=Event.NOTIFICATION_DEAD_LETTERED,
-            key_source=f"dl{n.pk}",
-            # The code, not the provider's text: Twilio's messages quote the customer's number.
-            data={"reason": f"{n.get_channel_display()} via {n.provider}: error {exc.code or 'unknown'}"[:300]},
-        )
+    if outcome == "dead_lettered":
+        _alert_dead_letter(n, exc.code)
     return outcome
+
+
+def _alert_dead_letter(n: Notification, code: str) -> None:
+    if n.audience != Audience.CUSTOMER:
+        return
+    from notifications.staff_alerts import staff_alert
+
+    staff_alert(
+        order=n.order,
+        event=Event.NOTIFICATION_DEAD_LETTERED,
+        key_source=f"dl{n.pk}",
+        # The code, not the provider's text: Twilio's messages quote the customer's number.
+        data={"reason": f"{n.get_channel_display()} via {n.provider}: error {code or 'unknown'}"[:300]},
+    )
+
+
+def _dead_letter_lost(n: Notification, now: datetime) -> str:
+    """Dead-letter a message whose attempts all ran out, some lost with a killed worker."""
+    spent = n.attempts - 1  # this claim's count is taken back: it sent nothing
+    failure = TransportError(f"{spent} attempts, the last lost with their worker", code="worker_lost")
+    _finish(
+        n.pk,
+        status=S.FAILED,
+        status_reason="dead-lettered",
+        dead_lettered_at=now,
+        error_code=failure.code,
+        error_message=failure.message,
+        attempts=spent,
+    )
+    _count("dead_lettered")
+    _log_failure(n, failure, outcome="dead_lettered", attempt=spent)
+    _alert_dead_letter(n, failure.code)
+    return "dead_lettered"
+
+
+def _failed_attempt(
+    n: Notification, exc: TransportError, *, started: datetime, latency: int, retry_at: datetime | None
+) -> DeliveryAttempt:
+    return DeliveryAttempt(
+        notification=n,
+        number=n.attempts,
+        provider=n.provider,
+        started_at=started,
+        latency_ms=latency,
+        outcome=DeliveryAttempt.Outcome.PERMANENT if exc.permanent else DeliveryAttempt.Outcome.TRANSIENT,
+        http_status=exc.http_status,
+        error_code=exc.code[:64],
+        error_message=exc.message[:500],
+        retry_at=retry_at,
+    )
 
 
 _TRACED = {"render", "unexpected"}  # our bugs or an SDK's surprise: the traceback is the clue
@@ -508,35 +570,25 @@ def retry_delay(attempt: int, retry_after: float | None = None) -> float:
     return max(delay, retry_after or 0.0)
 
 
-def _record_failure(n: Notification, exc: TransportError, *, number: int, started: datetime, latency: int) -> str:
+def _record_failure(n: Notification, exc: TransportError, *, started: datetime, latency: int, rendered: dict) -> str:
     now = timezone.now()
+    number = n.attempts
     last = number >= settings.NOTIFY_MAX_ATTEMPTS
     retry_at = None if exc.permanent or last else now + timedelta(seconds=retry_delay(number, exc.retry_after))
-    with transaction.atomic():
-        DeliveryAttempt.objects.create(
-            notification=n,
-            number=number,
-            provider=n.provider,
-            started_at=started,
-            latency_ms=latency,
-            outcome=DeliveryAttempt.Outcome.PERMANENT if exc.permanent else DeliveryAttempt.Outcome.TRANSIENT,
-            http_status=exc.http_status,
-            error_code=exc.code[:64],
-            error_message=exc.message[:500],
-            retry_at=retry_at,
-        )
-        common = {"error_code": exc.code[:64], "error_message": exc.message[:500]}
-        if retry_at is not None:
-            _finish(n.pk, status=S.SCHEDULED, status_reason="retry", due_at=retry_at, **common)
-        elif exc.permanent:
-            status = S.SUPPRESSED if exc.unsubscribed else S.FAILED
-            _finish(n.pk, status=status, status_reason="permanent error", **common)
+    attempt = _failed_attempt(n, exc, started=started, latency=latency, retry_at=retry_at)
+    common = {**rendered, "error_code": exc.code[:64], "error_message": exc.message[:500]}
+    if retry_at is not None:
+        _finish(n.pk, attempt=attempt, status=S.SCHEDULED, status_reason="retry", due_at=retry_at, **common)
+    elif exc.permanent:
+        status = S.SUPPRESSED if exc.unsubscribed else S.FAILED
+        with transaction.atomic():
+            _finish(n.pk, attempt=attempt, status=status, status_reason="permanent error", **common)
             if exc.unsubscribed and n.customer_id:
                 prefs = preferences_for(n.order.customer)
                 setattr(prefs, f"{n.channel}_opted_out", True)
                 prefs.save()
-        else:
-            _finish(n.pk, status=S.FAILED, status_reason="dead-lettered", dead_lettered_at=now, **common)
+    else:
+        _finish(n.pk, attempt=attempt, status=S.FAILED, status_reason="dead-lettered", dead_lettered_at=now, **common)
     if retry_at is not None:
         _count("retried")
         _log_failure(n, exc, outcome="retry", attempt=number, retry_at=retry_at.isoformat())

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from django.db import connections, models, router
+from django.db import connections, models, router, transaction
 from django.db.models import Field, Model
 
 M = TypeVar("M", bound=Model)
@@ -65,10 +65,12 @@ class JoinedLoader:
         self.related = related
         self.by = by
         self.for_update, self.skip_locked = for_update, skip_locked
-        self._built: dict[str, tuple[str, list[_Part]]] = {}
+        # vendor -> (the SELECT by `by`, its parts, "SELECT ... FROM {source} t0 <joins>")
+        self._built: dict[str, tuple[str, list[_Part], str]] = {}
+        self._updates: dict[tuple, str] = {}
         self._by_field = model._meta.pk if by == "pk" else model._meta.get_field(by)
 
-    def _build(self, connection) -> tuple[str, list[_Part]]:
+    def _build(self, connection) -> tuple[str, list[_Part], str]:
         qn = connection.ops.quote_name
         root = _Part(self.model, "t0", list(self.model._meta.concrete_fields))
         parts, joins, index = [root], [], {"": 0}
@@ -106,18 +108,16 @@ class JoinedLoader:
         for part in parts:
             part.converters = _converters(connection, part.fields, part.alias)
             columns += [f"{part.alias}.{qn(f.column)}" for f in part.fields]
-        by = self._by_field
-        sql = (
-            f"SELECT {', '.join(columns)} FROM {qn(self.model._meta.db_table)} t0 {' '.join(joins)} "
-            f"WHERE t0.{qn(by.column)} = %s"
-        )
+        # "FROM <source> t0 <joins>": the table itself, or (`update`) the rows an UPDATE returned.
+        select = f"SELECT {', '.join(columns)} FROM {{source}} t0 {' '.join(joins)}"
+        sql = select.format(source=qn(self.model._meta.db_table)) + f" WHERE t0.{qn(self._by_field.column)} = %s"
         # Where the database has no row locks (SQLite, the demo) a locked load is a plain read, as
         # the ORM's select_for_update is.
         if self.for_update and connection.features.has_select_for_update:
             sql += " FOR UPDATE"
             if self.skip_locked and connection.features.has_select_for_update_skip_locked:
                 sql += " SKIP LOCKED"
-        return sql, parts
+        return sql, parts, select
 
     def get(self, value) -> Model:
         """`first`, or the model's DoesNotExist when there is no such row."""
@@ -126,38 +126,92 @@ class JoinedLoader:
             raise self.model.DoesNotExist(f"{self.model.__name__} {value} does not exist.")
         return found
 
-    def first(self, value, *, using: str | None = None) -> Model | None:
-        alias = using or (router.db_for_write if self.for_update else router.db_for_read)(self.model)
-        connection = connections[alias]
+    def _built_for(self, connection) -> tuple[str, list[_Part], str]:
         built = self._built.get(connection.vendor)
         if built is None:
             built = self._built[connection.vendor] = self._build(connection)
-        sql, parts = built
+        return built
+
+    def first(self, value, *, using: str | None = None) -> Model | None:
+        alias = using or (router.db_for_write if self.for_update else router.db_for_read)(self.model)
+        connection = connections[alias]
+        sql, parts, _select = self._built_for(connection)
         with connection.cursor() as cursor:
             cursor.execute(sql, [self._by_field.get_db_prep_value(value, connection)])
             row = cursor.fetchone()
-        if row is None:
-            return None
-        objects: list[Model | None] = []
-        start = 0
-        for part in parts:
-            values = list(row[start : start + len(part.fields)])
-            start += len(part.fields)
-            parent = objects[part.parent] if part.parent is not None else None
-            if part.parent is not None and parent is None:
-                objects.append(None)  # under a missing relation: nothing to attach to
-                continue
-            if values[part.fields.index(part.model._meta.pk)] is None:
-                obj = None
-            else:
-                for i, chain, col in part.converters:
-                    for convert in chain:
-                        values[i] = convert(values[i], col, connection)
-                obj = part.model.from_db(alias, [f.attname for f in part.fields], values)
-            if part.link is not None:
-                part.link(parent, obj)
-            objects.append(obj)
-        return objects[0]
+        return None if row is None else _materialise(row, parts, connection, alias)
+
+    def update(
+        self, value, *, where: str = "", where_params: Sequence = (), increment: dict[str, int] | None = None, **values
+    ) -> Model | None:
+        """UPDATE the row found by `by` if `where` (SQL on its columns) also holds, and load it as
+        `first` does, with the new values; None when no row matched.
+
+        One statement on PostgreSQL (`WITH u AS (UPDATE ... RETURNING *) SELECT ... FROM u t0 ...`),
+        an UPDATE then a SELECT elsewhere.
+        """
+        if self.for_update:
+            raise ValueError("an UPDATE locks its row already")
+        alias = router.db_for_write(self.model)
+        connection = connections[alias]
+        _sql, parts, select = self._built_for(connection)
+        meta = self.model._meta
+        key = (connection.vendor, tuple(values), tuple(increment or ()), where)
+        update = self._updates.get(key)
+        if update is None:
+            qn = connection.ops.quote_name
+            condition = f"{qn(self._by_field.column)} = %s" + (f" AND ({where})" if where else "")
+            sets = _assignments(connection, meta, values, increment)
+            update = f"UPDATE {qn(meta.db_table)} SET {sets} WHERE {condition}"
+            if connection.vendor == "postgresql":
+                update = f"WITH u AS ({update} RETURNING *) " + select.format(source="u")
+            self._updates[key] = update
+        params = _assignment_params(connection, meta, values, increment)
+        params += [self._by_field.get_db_prep_value(value, connection), *where_params]
+        with connection.cursor() as cursor:
+            cursor.execute(update, params)
+            changed = cursor.rowcount
+            row = cursor.fetchone() if connection.vendor == "postgresql" else None
+        if connection.vendor != "postgresql":
+            return self.first(value, using=alias) if changed else None
+        return None if row is None else _materialise(row, parts, connection, alias)
+
+
+def _materialise(row: Sequence, parts: list[_Part], connection, alias: str) -> Model:
+    """The objects of one joined row, linked as select_related links them; returns the root."""
+    objects: list[Model | None] = []
+    start = 0
+    for part in parts:
+        values = list(row[start : start + len(part.fields)])
+        start += len(part.fields)
+        parent = objects[part.parent] if part.parent is not None else None
+        if part.parent is not None and parent is None:
+            objects.append(None)  # under a missing relation: nothing to attach to
+            continue
+        if values[part.fields.index(part.model._meta.pk)] is None:
+            obj = None
+        else:
+            for i, chain, col in part.converters:
+                for convert in chain:
+                    values[i] = convert(values[i], col, connection)
+            obj = part.model.from_db(alias, [f.attname for f in part.fields], values)
+        if part.link is not None:
+            part.link(parent, obj)
+        objects.append(obj)
+    return objects[0]
+
+
+def _assignments(connection, meta, values: dict, increment: dict[str, int] | None) -> str:
+    """The SET list of an UPDATE: `col = %s` per value, `col = col + %s` per increment."""
+    qn = connection.ops.quote_name
+    sets = [f"{qn(meta.get_field(name).column)} = %s" for name in values]
+    sets += [f"{qn(meta.get_field(name).column)} = {qn(meta.get_field(name).column)} + %s" for name in increment or ()]
+    return ", ".join(sets)
+
+
+def _assignment_params(connection, meta, values: dict, increment: dict[str, int] | None) -> list:
+    params = [meta.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
+    return params + list((increment or {}).values())
 
 
 _update_sql: dict[tuple, str] = {}
@@ -167,17 +221,16 @@ def update_row(model: type[Model], pk, *, increment: dict[str, int] | None = Non
     """UPDATE one row by primary key (no signals, like QuerySet.update). Returns the rows changed."""
     alias = router.db_for_write(model)
     connection = connections[alias]
-    increment = increment or {}
-    key = (model, connection.vendor, tuple(values), tuple(increment))
-    sql = _update_sql.get(key)
     meta = model._meta
+    key = (model, connection.vendor, tuple(values), tuple(increment or ()))
+    sql = _update_sql.get(key)
     if sql is None:
         qn = connection.ops.quote_name
-        sets = [f"{qn(meta.get_field(name).column)} = %s" for name in values]
-        sets += [f"{qn(meta.get_field(name).column)} = {qn(meta.get_field(name).column)} + %s" for name in increment]
-        sql = _update_sql[key] = f"UPDATE {qn(meta.db_table)} SET {', '.join(sets)} WHERE {qn(meta.pk.column)} = %s"
-    params = [meta.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
-    params += list(increment.values())
+        sql = _update_sql[key] = (
+            f"UPDATE {qn(meta.db_table)} SET {_assignments(connection, meta, values, increment)} "
+            f"WHERE {qn(meta.pk.column)} = %s"
+        )
+    params = _assignment_params(connection, meta, values, increment)
     params.append(meta.pk.get_db_prep_value(pk, connection))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -185,6 +238,13 @@ def update_row(model: type[Model], pk, *, increment: dict[str, int] | None = Non
 
 
 _inserts: dict[tuple, tuple[str, list]] = {}
+
+
+def _insertable(model: type[Model], connection, *, leave_out: Field | None = None) -> list[tuple[Field, Callable]]:
+    """The fields an INSERT of a new `model` row writes, each with its value preparation."""
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if not f.generated and f is not meta.auto_field and f is not leave_out]
+    return [(f, _prep(f, connection)) for f in fields]
 
 
 # Fields whose preparation of a value of one of these exact types returns it unchanged (text to
@@ -264,19 +324,19 @@ def insert_many(instances: Sequence[M], *, skip_conflicts_on: Sequence[str] = ()
     built = _inserts.get(key)
     if built is None:
         qn = connection.ops.quote_name
-        fields = [f for f in meta.concrete_fields if not f.generated and f is not meta.auto_field]
+        fields = _insertable(model, connection)
         one = f"({', '.join(['%s'] * len(fields))})"
-        sql = f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) VALUES "
+        sql = f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f, _prep in fields)}) VALUES "
         sql += ", ".join([one] * len(instances))
         if conflict:
             sql += f" ON CONFLICT ({', '.join(qn(meta.get_field(name).column) for name in conflict)}) DO NOTHING"
         # The conflict columns come back too: with rows skipped, they say which instance got which key.
         sql += f" RETURNING {', '.join(qn(c) for c in [meta.pk.column, *(meta.get_field(n).column for n in conflict)])}"
-        built = _inserts[key] = (sql, fields, [_prep(f, connection) for f in fields])
-    sql, fields, preps = built
+        built = _inserts[key] = (sql, fields)
+    sql, fields = built
     params = []
     for instance in instances:
-        params += [prep(f.pre_save(instance, add=True)) for f, prep in zip(fields, preps, strict=True)]
+        params += [prep(f.pre_save(instance, add=True)) for f, prep in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         returned = cursor.fetchall()
@@ -321,20 +381,16 @@ def insert_pair(parent: Model, child: Model, *, link: str) -> None:
     if built is None:
         qn = connection.ops.quote_name
         pmeta, cmeta = parent._meta, child._meta
-        pfields = [f for f in pmeta.concrete_fields if not f.generated and f is not pmeta.auto_field]
-        cfields = [f for f in cmeta.concrete_fields if not f.generated and f is not cmeta.auto_field and f is not fk]
+        pfields = _insertable(type(parent), connection)
+        cfields = _insertable(type(child), connection, leave_out=fk)
         sql = (
-            f"WITH p AS (INSERT INTO {qn(pmeta.db_table)} ({', '.join(qn(f.column) for f in pfields)}) "
+            f"WITH p AS (INSERT INTO {qn(pmeta.db_table)} ({', '.join(qn(f.column) for f, _ in pfields)}) "
             f"VALUES ({', '.join(['%s'] * len(pfields))}) RETURNING {qn(pmeta.pk.column)}) "
-            f"INSERT INTO {qn(cmeta.db_table)} ({', '.join(qn(f.column) for f in cfields)}, {qn(fk.column)}) "
+            f"INSERT INTO {qn(cmeta.db_table)} ({', '.join(qn(f.column) for f, _ in cfields)}, {qn(fk.column)}) "
             f"SELECT {', '.join(['%s'] * len(cfields))}, p.{qn(pmeta.pk.column)} FROM p "
             f"RETURNING {qn(cmeta.pk.column)}, {qn(fk.column)}"
         )
-        built = _pairs[key] = (
-            sql,
-            list(zip(pfields, [_prep(f, connection) for f in pfields], strict=True)),
-            list(zip(cfields, [_prep(f, connection) for f in cfields], strict=True)),
-        )
+        built = _pairs[key] = (sql, pfields, cfields)
     sql, pfields, cfields = built
     params = [prep(f.pre_save(parent, add=True)) for f, prep in pfields]
     params += [prep(f.pre_save(child, add=True)) for f, prep in cfields]
@@ -345,3 +401,42 @@ def insert_pair(parent: Model, child: Model, *, link: str) -> None:
     setattr(child, link, parent)  # the key and the cached object (setting only the key drops the object)
     for instance in (parent, child):
         instance._state.adding, instance._state.db = False, alias
+
+
+_insert_updates: dict[tuple, tuple[str, list]] = {}
+
+
+def insert_and_update(instance: Model, model: type[Model], pk, **values) -> int:
+    """INSERT a new `instance` and UPDATE one row of `model` by primary key, together; returns the
+    rows the UPDATE changed. The new row's key is not read back.
+
+    One statement, so one transaction, on PostgreSQL (`WITH i AS (INSERT ...) UPDATE ...`): a
+    record and the status it explains, without BEGIN and COMMIT round trips. Two statements
+    elsewhere, in a transaction (the caller's, or their own).
+    """
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        with transaction.atomic(using=alias, savepoint=False):
+            insert_returning(instance)
+            return update_row(model, pk, **values)
+    meta, new = model._meta, type(instance)
+    key = (new, model, alias, tuple(values))
+    built = _insert_updates.get(key)
+    if built is None:
+        qn = connection.ops.quote_name
+        fields = _insertable(new, connection)
+        sql = (
+            f"WITH i AS (INSERT INTO {qn(new._meta.db_table)} ({', '.join(qn(f.column) for f, _ in fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))})) "
+            f"UPDATE {qn(meta.db_table)} SET {_assignments(connection, meta, values, None)} "
+            f"WHERE {qn(meta.pk.column)} = %s"
+        )
+        built = _insert_updates[key] = (sql, fields)
+    sql, fields = built
+    params = [prep(f.pre_save(instance, add=True)) for f, prep in fields]
+    params += _assignment_params(connection, meta, values, None)
+    params.append(meta.pk.get_db_prep_value(pk, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount

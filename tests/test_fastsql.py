@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from notifications.models import CustomerPreferences, DeliveryAttempt, Notification, ProviderHealth
 from notifications.services import DISPATCH_RELATED
-from oms_notify.fastsql import JoinedLoader, insert_returning, update_row
+from oms_notify.fastsql import JoinedLoader, insert_and_update, insert_returning, update_row
 from orders.models import Customer
 from tests.notifications.helpers import messages, shipped_order
 
@@ -99,6 +99,65 @@ def test_update_row_sets_values_and_increments_in_one_statement():
     n.refresh_from_db()
     assert (n.attempts, n.status, n.sent_at, n.data) == (3, "sent", when, {"a": 1})
     assert update_row(Notification, 10**9, status="sent") == 0
+
+
+@pytest.fixture(params=["postgresql", "portable"])
+def dialect(request, monkeypatch):
+    """Each write helper both ways: its one-statement PostgreSQL form, and the portable statements
+    that SQLite (the demo) runs, here run on the same PostgreSQL database."""
+    if request.param == "portable":
+        monkeypatch.setattr(connection, "vendor", "portable")
+    return request.param
+
+
+def test_an_update_returns_the_row_with_its_new_values_and_its_relations(dialect):
+    n = _a_message(attempts=2, status="pending")
+    when = timezone.now()
+    with CaptureQueriesContext(connection) as queries:
+        got = LOADER.update(
+            n.pk,
+            where="status = %s",
+            where_params=["pending"],
+            increment={"attempts": 1},
+            status="sending",
+            claimed_at=when,
+        )
+    assert len(queries.captured_queries) == (1 if dialect == "postgresql" else 2)
+    assert (got.attempts, got.status, got.claimed_at) == (3, "sending", when)
+    expected = Notification.objects.select_related(*DISPATCH_RELATED).get(pk=n.pk)
+    assert _values(got) == _values(expected)
+    with CaptureQueriesContext(connection) as queries:
+        assert _values(got.order.customer.notification_preferences) == _values(
+            expected.order.customer.notification_preferences
+        )
+        assert _values(got.shipment) == _values(expected.shipment)
+    assert queries.captured_queries == []
+
+
+def test_an_update_whose_condition_fails_changes_nothing_and_returns_none(dialect):
+    n = _a_message(attempts=2, status="sent")
+    assert LOADER.update(n.pk, where="status = %s", where_params=["pending"], increment={"attempts": 1}) is None
+    assert LOADER.update(10**9, status="sending") is None
+    assert Notification.objects.get(pk=n.pk).attempts == 2
+
+
+def test_an_insert_and_an_update_are_written_together(dialect):
+    n = _a_message()
+    attempt = DeliveryAttempt(notification=n, number=1, provider="twilio", started_at=timezone.now(), latency_ms=3)
+    assert insert_and_update(attempt, Notification, n.pk, status="sent", provider_message_id="SM1") == 1
+    assert Notification.objects.filter(pk=n.pk, status="sent", provider_message_id="SM1").exists()
+    row = DeliveryAttempt.objects.get(notification=n)
+    assert (row.number, row.provider, row.latency_ms, row.outcome, row.error_message) == (1, "twilio", 3, "", "")
+
+
+def test_an_insert_and_update_is_all_or_nothing(dialect):
+    n = _a_message()
+    attempt = DeliveryAttempt(notification=n, number=1, provider="twilio", started_at=timezone.now(), latency_ms=3)
+    # The UPDATE breaks a constraint (another row's idempotency key): the attempt is not kept either.
+    other = Notification.objects.exclude(pk=n.pk).first()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_and_update(attempt, Notification, n.pk, idempotency_key=other.idempotency_key)
+    assert not DeliveryAttempt.objects.filter(notification=n).exists()
 
 
 def test_insert_returning_fills_the_defaults_the_orm_would():

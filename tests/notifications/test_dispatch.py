@@ -71,11 +71,15 @@ def test_a_server_error_is_retried_later_and_then_sent(twilio, django_capture_on
     twilio.fail_next(500, times=2)  # the SMS and the WhatsApp message both meet the outage
     order = dispatched_order(django_capture_on_commit_callbacks)
     sms = one(order, "sms")
-    assert (sms.status, sms.status_reason) == (S.SCHEDULED, "retry")
+    assert (sms.status, sms.status_reason, sms.attempts) == (S.SCHEDULED, "retry", 1)
     assert sms.due_at > timezone.now()
+    # What the customer would have got is kept with the failure, for the log and the retry.
+    assert order.number in sms.body_text and sms.sms_segments == 1
     assert retry_now(sms) == "sent"
     outcomes = list(DeliveryAttempt.objects.filter(notification=sms).values_list("outcome", flat=True))
     assert outcomes == ["transient", "success"]
+    sms.refresh_from_db()
+    assert sms.attempts == 2
 
 
 def test_a_429_is_retried_no_sooner_than_retry_after(twilio, django_capture_on_commit_callbacks):
@@ -161,6 +165,7 @@ def test_an_out_for_delivery_message_is_not_sent_once_the_parcel_was_delivered(
     sms.refresh_from_db()
     assert sms.status_reason == "superseded: order is delivered"
     assert len(twilio.requests) == before
+    assert sms.attempts == 0  # the claim counted one; nothing was sent, so it was taken back
 
 
 def test_a_sent_notification_is_never_sent_again(twilio, django_capture_on_commit_callbacks):
@@ -176,16 +181,41 @@ def test_a_message_claimed_by_a_worker_that_died_is_sent_again_by_the_sweeper(
 ):
     order = dispatched_order(django_capture_on_commit_callbacks)
     sms = one(order, "sms")
-    # The worker marked it sending, called Twilio, and died before recording the answer.
+    # The worker claimed it (counting the attempt), called Twilio, and died before recording the answer.
     claimed = timezone.now() - timedelta(seconds=settings.NOTIFY_SENDING_STALE_SECONDS + 1)
     Notification.objects.filter(pk=sms.pk).update(
-        status=S.SENDING, claimed_at=claimed, enqueued_at=claimed - timedelta(seconds=1)
+        status=S.SENDING, claimed_at=claimed, enqueued_at=claimed - timedelta(seconds=1), attempts=2
     )
     before = len(twilio.requests)
     services.notifications_sweep()
     sms.refresh_from_db()
     assert sms.status == S.SENT
     assert len(twilio.requests) == before + 1  # the one duplicate a crash may cost
+    # The lost attempt still counts: a message that keeps killing its worker runs out of attempts.
+    assert sms.attempts == 3
+    assert list(DeliveryAttempt.objects.filter(notification=sms).values_list("number", flat=True)) == [1, 3]
+
+
+def test_a_message_that_kept_killing_its_worker_is_dead_lettered_once_its_attempts_are_spent(
+    twilio, settings, django_capture_on_commit_callbacks
+):
+    order = dispatched_order(django_capture_on_commit_callbacks)
+    sms = one(order, "sms")
+    # Every attempt was claimed, and the last worker died mid-send like the ones before it.
+    claimed = timezone.now() - timedelta(seconds=settings.NOTIFY_SENDING_STALE_SECONDS + 1)
+    Notification.objects.filter(pk=sms.pk).update(
+        status=S.SENDING, claimed_at=claimed, enqueued_at=None, attempts=settings.NOTIFY_MAX_ATTEMPTS
+    )
+    before = len(twilio.requests)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.notifications_sweep()
+    sms.refresh_from_db()
+    assert (sms.status, sms.status_reason, sms.error_code) == (S.FAILED, "dead-lettered", "worker_lost")
+    assert sms.dead_lettered_at is not None
+    assert sms.attempts == settings.NOTIFY_MAX_ATTEMPTS
+    assert len(twilio.requests) == before  # not sent a ninth time
+    alert = Notification.objects.get(order=order, event="notification_dead_lettered", channel="email")
+    assert "worker_lost" in alert.data["reason"]
 
 
 def test_a_message_claimed_by_a_live_worker_is_left_alone(twilio, django_capture_on_commit_callbacks):
@@ -247,7 +277,7 @@ def test_a_template_error_fails_the_message_without_retry(monkeypatch, django_ca
     monkeypatch.setattr(notification_services, "render_notification", broken)
     order = dispatched_order(django_capture_on_commit_callbacks)
     email = one(order, "email")
-    assert (email.status, email.error_code, email.due_at) == (S.FAILED, "render", None)
+    assert (email.status, email.error_code, email.due_at, email.attempts) == (S.FAILED, "render", None, 0)
 
 
 def test_the_sweeper_does_not_pile_duplicates_onto_a_backlog(settings):
