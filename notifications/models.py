@@ -172,17 +172,18 @@ class Notification(models.Model):
         EXPIRED = "expired", "Expired"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    idempotency_key = models.CharField(max_length=200, unique=True)
+    idempotency_key = models.CharField(max_length=200)  # unique: Meta.constraints
     # Null only for staff alerts about the system itself (an intake that never became an order, a
     # disabled webhook endpoint): they go to the staff chat with their facts in `data`.
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications", null=True, blank=True)
     shipment = models.ForeignKey(Shipment, on_delete=models.SET_NULL, null=True, blank=True)
-    customer = models.ForeignKey(Customer, on_delete=models.SET_NULL, null=True, blank=True)
+    # Indexed by (customer, channel, created_at) below, which serves lookups by customer too.
+    customer = models.ForeignKey(Customer, on_delete=models.SET_NULL, null=True, blank=True, db_index=False)
     domain_event = models.ForeignKey(DomainEvent, on_delete=models.SET_NULL, null=True, blank=True)
     status_change = models.ForeignKey(StatusChange, on_delete=models.SET_NULL, null=True, blank=True)
     resend_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True)
 
-    event = models.CharField(max_length=32, choices=Event.choices, db_index=True)
+    event = models.CharField(max_length=32, choices=Event.choices)
     audience = models.CharField(max_length=16, choices=Audience.choices)
     channel = models.CharField(max_length=16, choices=Channel.choices)
     provider = models.CharField(max_length=32)
@@ -192,9 +193,9 @@ class Notification(models.Model):
     urgent = models.BooleanField(default=False)
     queue = models.CharField(max_length=16, default="default")
 
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     status_reason = models.CharField(max_length=200, blank=True)
-    due_at = models.DateTimeField(null=True, blank=True, db_index=True, help_text="Not sent before this time.")
+    due_at = models.DateTimeField(null=True, blank=True, help_text="Not sent before this time.")
 
     subject = models.CharField(max_length=300, blank=True)
     body_text = models.TextField(blank=True)
@@ -205,7 +206,7 @@ class Notification(models.Model):
     data = models.JSONField(default=dict, blank=True)
     proof = models.JSONField(default=dict, blank=True)
 
-    provider_message_id = models.CharField(max_length=200, blank=True, db_index=True)
+    provider_message_id = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.CharField(max_length=500, blank=True)
@@ -223,9 +224,18 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        # Every status change rewrites each of these (a status move is never a HOT update), twice
+        # per message sent: so no index another one already serves (status alone, due_at alone,
+        # customer alone) and none of the `varchar_pattern_ops` copies that `db_index` / `unique`
+        # add on PostgreSQL for LIKE queries nobody makes.
         indexes = [
             models.Index(fields=["status", "due_at"]),
             models.Index(fields=["customer", "channel", "created_at"]),
+            models.Index(fields=["event"], name="notification_event_idx"),
+            models.Index(fields=["provider_message_id"], name="notification_provider_msg_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["idempotency_key"], name="notification_idempotency_key_uniq"),
         ]
 
     def __str__(self) -> str:
