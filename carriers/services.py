@@ -22,6 +22,7 @@ from carriers import pod
 from carriers.adapters import get_adapter, parse_payload
 from carriers.adapters.base import Adapter, ParseError, carrier_slug
 from carriers.models import CarrierAccount, EventKey, PendingEvent, RawWebhook, UnmappedCode
+from oms_notify import fastsql
 from oms_notify.fastsql import insert_returning, load_for_update, update_row
 from orders import services as order_services
 from orders.models import Shipment
@@ -198,7 +199,8 @@ def _insert_key(carrier: str, key: str, raw: RawWebhook) -> bool:
     path, and a concurrent insert of the same key waits for the first transaction, then yields.
     """
     with connection.cursor() as cursor:
-        cursor.execute(
+        fastsql.execute(
+            cursor,
             f'INSERT INTO {EventKey._meta.db_table} ("carrier", "key", "raw_id", "created_at") VALUES (%s, %s, %s, %s) '
             'ON CONFLICT ("carrier", "key") DO NOTHING RETURNING "id"',
             [carrier, key, raw.pk, timezone.now()],
@@ -303,7 +305,7 @@ def _shipments_numbered(numbers: list[str]) -> list[Shipment]:
             f"WHERE {qn('tracking_number')} IN (%s, %s, %s) ORDER BY {qn('id')}"
         )
     with connection.cursor() as cursor:
-        cursor.execute(sql, numbers)
+        fastsql.execute(cursor, sql, numbers)
         rows = cursor.fetchall()
     return [Shipment.from_db(alias, _MATCH_FIELDS, row) for row in rows]
 

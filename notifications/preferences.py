@@ -9,6 +9,7 @@ from django.db import connections, router
 from django.utils import timezone
 
 from notifications.models import Channel, CustomerPreferences, DeviceToken
+from oms_notify import fastsql
 from orders.models import Customer
 
 # Channels that quiet hours delay (email waits in an inbox; the feed makes no noise).
@@ -42,7 +43,7 @@ def active_devices(customer: Customer) -> list[tuple[int, str]]:
             f"WHERE {qn('customer_id')} = %s AND {qn('active')} ORDER BY {qn('id')}"
         )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [customer.pk])
+        fastsql.execute(cursor, sql, [customer.pk])
         return [(pk, provider) for pk, provider in cursor.fetchall()]
 
 

@@ -15,10 +15,13 @@ Use them only where a profile shows the compile cost; everywhere else the ORM is
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import connections, models, router, transaction
 from django.db.models import Field, Model
 
@@ -137,7 +140,7 @@ class JoinedLoader:
         connection = connections[alias]
         sql, parts, _select = self._built_for(connection)
         with connection.cursor() as cursor:
-            cursor.execute(sql, [self._by_field.get_db_prep_value(value, connection)])
+            execute(cursor, sql, [self._by_field.get_db_prep_value(value, connection)])
             row = cursor.fetchone()
         return None if row is None else _materialise(row, parts, connection, alias)
 
@@ -169,12 +172,56 @@ class JoinedLoader:
         params = _assignment_params(connection, meta, values, increment)
         params += [self._by_field.get_db_prep_value(value, connection), *where_params]
         with connection.cursor() as cursor:
-            cursor.execute(update, params)
+            execute(cursor, update, params)
             changed = cursor.rowcount
             row = cursor.fetchone() if connection.vendor == "postgresql" else None
         if connection.vendor != "postgresql":
             return self.first(value, using=alias) if changed else None
         return None if row is None else _materialise(row, parts, connection, alias)
+
+
+_PLACEHOLDER = re.compile(r"%s")
+# sql -> (statement name, its PREPARE); name -> sql, to read an EXECUTE back (tests, logs)
+_prepares: dict[str, tuple[str, str]] = {}
+_by_name: dict[str, str] = {}
+
+
+def execute(cursor, sql: str, params: Sequence = ()) -> None:
+    """Run a statement built once (this module's, or a caller's fixed SQL with `%s` placeholders).
+
+    On PostgreSQL it is prepared once per server connection (PREPARE) and afterwards executed by
+    name: planning the message row's six-table join cost the server more CPU than running it,
+    and every statement of the hot paths was planned afresh each time (psycopg2 sends text).
+    PREPARE is not transactional, so a rollback keeps it; a new connection prepares again.
+    DATABASE_PREPARED_STATEMENTS=false turns it off (a pooler that moves sessions between server
+    connections). Elsewhere (SQLite, the demo) the statement simply runs.
+    """
+    connection = cursor.db
+    if connection.vendor != "postgresql" or not settings.DATABASE_PREPARED_STATEMENTS:
+        cursor.execute(sql, params)
+        return
+    built = _prepares.get(sql)
+    if built is None:
+        name = "fastsql_" + hashlib.sha1(sql.encode()).hexdigest()[:16]
+        numbers = iter(range(1, len(params) + 1))
+        built = _prepares[sql] = (name, f"PREPARE {name} AS " + _PLACEHOLDER.sub(lambda _m: f"${next(numbers)}", sql))
+        _by_name[name] = sql
+    name, prepare = built
+    raw = connection.connection
+    state = connection.__dict__.get("_fastsql_prepared")
+    if state is None or state[0] is not raw:  # a new server connection: nothing prepared on it yet
+        state = connection.__dict__["_fastsql_prepared"] = (raw, set())
+    if name not in state[1]:
+        cursor.execute(prepare)
+        state[1].add(name)
+    cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * len(params))})" if params else f"EXECUTE {name}", params)
+
+
+def statement_of(sql: str) -> str:
+    """The statement an `EXECUTE fastsql_...(...)` ran (other SQL as it is): for reading captured queries."""
+    if sql.startswith("EXECUTE fastsql_"):
+        return _by_name.get(sql[len("EXECUTE ") :].split("(", 1)[0], sql)
+    return sql
 
 
 def _materialise(row: Sequence, parts: list[_Part], connection, alias: str) -> Model:
@@ -233,7 +280,7 @@ def update_row(model: type[Model], pk, *, increment: dict[str, int] | None = Non
     params = _assignment_params(connection, meta, values, increment)
     params.append(meta.pk.get_db_prep_value(pk, connection))
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        execute(cursor, sql, params)
         return cursor.rowcount
 
 
@@ -338,7 +385,7 @@ def insert_many(instances: Sequence[M], *, skip_conflicts_on: Sequence[str] = ()
     for instance in instances:
         params += [prep(f.pre_save(instance, add=True)) for f, prep in fields]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        execute(cursor, sql, params)
         returned = cursor.fetchall()
     if not conflict:
         written = list(instances)
@@ -383,11 +430,13 @@ def insert_pair(parent: Model, child: Model, *, link: str) -> None:
         pmeta, cmeta = parent._meta, child._meta
         pfields = _insertable(type(parent), connection)
         cfields = _insertable(type(child), connection, leave_out=fk)
+        # Typed: in a SELECT list a parameter takes no type from the column it is inserted into.
+        typed = [f"%s::{f.cast_db_type(connection)}" for f, _ in cfields]
         sql = (
             f"WITH p AS (INSERT INTO {qn(pmeta.db_table)} ({', '.join(qn(f.column) for f, _ in pfields)}) "
             f"VALUES ({', '.join(['%s'] * len(pfields))}) RETURNING {qn(pmeta.pk.column)}) "
             f"INSERT INTO {qn(cmeta.db_table)} ({', '.join(qn(f.column) for f, _ in cfields)}, {qn(fk.column)}) "
-            f"SELECT {', '.join(['%s'] * len(cfields))}, p.{qn(pmeta.pk.column)} FROM p "
+            f"SELECT {', '.join(typed)}, p.{qn(pmeta.pk.column)} FROM p "
             f"RETURNING {qn(cmeta.pk.column)}, {qn(fk.column)}"
         )
         built = _pairs[key] = (sql, pfields, cfields)
@@ -395,7 +444,7 @@ def insert_pair(parent: Model, child: Model, *, link: str) -> None:
     params = [prep(f.pre_save(parent, add=True)) for f, prep in pfields]
     params += [prep(f.pre_save(child, add=True)) for f, prep in cfields]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        execute(cursor, sql, params)
         child_pk, parent_pk = cursor.fetchone()
     parent.pk, child.pk = parent_pk, child_pk
     setattr(child, link, parent)  # the key and the cached object (setting only the key drops the object)
@@ -438,5 +487,5 @@ def insert_and_update(instance: Model, model: type[Model], pk, **values) -> int:
     params += _assignment_params(connection, meta, values, None)
     params.append(meta.pk.get_db_prep_value(pk, connection))
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        execute(cursor, sql, params)
         return cursor.rowcount

@@ -96,6 +96,10 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=
 # A kept connection is checked once per request or task before use: one that a database restart
 # broke is replaced instead of failing the work.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The hot statements of oms_notify/fastsql.py are prepared once per PostgreSQL connection (PREPARE /
+# EXECUTE): planning them cost the server more CPU than running them. Turn it off behind a pooler
+# that moves sessions between server connections (PgBouncer in transaction or statement mode).
+DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # Short writes and a generous lock wait keep in-process demo tasks clear of "database is locked";

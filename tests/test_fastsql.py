@@ -14,6 +14,7 @@ from notifications.services import DISPATCH_RELATED
 from oms_notify.fastsql import JoinedLoader, insert_and_update, insert_returning, update_row
 from orders.models import Customer
 from tests.notifications.helpers import messages, shipped_order
+from tests.sqlcapture import executed
 
 pytestmark = pytest.mark.django_db
 
@@ -95,7 +96,7 @@ def test_update_row_sets_values_and_increments_in_one_statement():
     when = timezone.now()
     with CaptureQueriesContext(connection) as queries:
         changed = update_row(Notification, n.pk, increment={"attempts": 1}, status="sent", sent_at=when, data={"a": 1})
-    assert changed == 1 and len(queries.captured_queries) == 1
+    assert changed == 1 and len(executed(queries)) == 1
     n.refresh_from_db()
     assert (n.attempts, n.status, n.sent_at, n.data) == (3, "sent", when, {"a": 1})
     assert update_row(Notification, 10**9, status="sent") == 0
@@ -122,7 +123,7 @@ def test_an_update_returns_the_row_with_its_new_values_and_its_relations(dialect
             status="sending",
             claimed_at=when,
         )
-    assert len(queries.captured_queries) == (1 if dialect == "postgresql" else 2)
+    assert len(executed(queries)) == (1 if dialect == "postgresql" else 2)
     assert (got.attempts, got.status, got.claimed_at) == (3, "sending", when)
     expected = Notification.objects.select_related(*DISPATCH_RELATED).get(pk=n.pk)
     assert _values(got) == _values(expected)
@@ -176,3 +177,51 @@ def test_get_raises_does_not_exist_and_a_locked_load_refuses_joins():
         LOADER.get(10**9)
     with pytest.raises(ValueError, match="FOR UPDATE"):
         JoinedLoader(Notification, "order", for_update=True)
+
+
+def _prepared_on_server() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'fastsql_%%'")
+        return {name for (name,) in cursor.fetchall()}
+
+
+def _new_server_connection() -> None:
+    connection.close()
+    connection.connect()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_is_prepared_once_per_connection_and_then_executed_by_name():
+    n = _a_message(status="pending")
+    _new_server_connection()
+    with CaptureQueriesContext(connection) as first:
+        LOADER.first(n.pk)
+    with CaptureQueriesContext(connection) as second:
+        got = LOADER.first(n.pk)
+    assert [q["sql"].split(" ", 1)[0] for q in first.captured_queries] == ["PREPARE", "EXECUTE"]
+    assert [q["sql"].split(" ", 1)[0] for q in second.captured_queries] == ["EXECUTE"]
+    assert got.pk == n.pk and got.order.pk == n.order_id
+    assert executed(second)[0].startswith("SELECT") and '"notifications_notification"' in executed(second)[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_prepared_statement_outlives_a_rollback_and_a_new_connection_prepares_again():
+    n = _a_message(status="pending")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        LOADER.first(n.pk)
+        raise RuntimeError("roll back")
+    assert LOADER.first(n.pk).pk == n.pk  # still prepared on the server: no error, no second PREPARE
+    assert _prepared_on_server()
+    # The server connection goes (a restart, CONN_MAX_AGE): the next use prepares on the new one.
+    _new_server_connection()
+    assert _prepared_on_server() == set()
+    assert LOADER.first(n.pk).pk == n.pk
+    assert _prepared_on_server()
+
+
+def test_prepared_statements_can_be_turned_off_for_a_pooler(settings):
+    settings.DATABASE_PREPARED_STATEMENTS = False
+    n = _a_message(status="pending")
+    with CaptureQueriesContext(connection) as queries:
+        assert LOADER.first(n.pk).pk == n.pk
+    assert [q["sql"].split(" ", 1)[0] for q in queries.captured_queries] == ["SELECT"]

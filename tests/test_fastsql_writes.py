@@ -12,6 +12,7 @@ from notifications.models import Notification
 from oms_notify.fastsql import insert_many, insert_returning, load_for_update
 from orders.models import Order, Shipment, ShipmentEvent
 from tests.notifications.helpers import messages, shipped_order
+from tests.sqlcapture import executed
 
 pytestmark = pytest.mark.django_db
 
@@ -103,5 +104,5 @@ def test_a_locked_load_takes_the_row_lock_on_postgresql():
     with CaptureQueriesContext(connection) as queries:
         load_for_update(Order, order.pk)
         load_for_update(RawWebhook, 0, skip_locked=True)
-    first, second = (q["sql"] for q in queries.captured_queries)
+    first, second = executed(queries)
     assert first.endswith("FOR UPDATE") and second.endswith("FOR UPDATE SKIP LOCKED")

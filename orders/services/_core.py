@@ -11,6 +11,7 @@ from django.db import connection
 from django.utils import timezone
 from django_fsm import can_proceed
 
+from oms_notify import fastsql
 from oms_notify.fastsql import lock_row, update_row
 from orders import events
 from orders.models import (
@@ -219,7 +220,7 @@ def _dispatch_target(order: Order, handing_over: set[int] | None = None) -> str:
     live: list[tuple[int, str, bool]] = []
     lines: list[tuple[int, int, int | None, int]] = []
     with connection.cursor() as cursor:
-        cursor.execute(_dispatch_rows_sql(), [order.pk, ShipmentStatus.CANCELLED, order.pk])
+        fastsql.execute(cursor, _dispatch_rows_sql(), [order.pk, ShipmentStatus.CANCELLED, order.pk])
         for kind, pk, status, ref, quantity, shipped in cursor.fetchall():
             if kind == 1:
                 live.append((pk, status, bool(ref)))

@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from notifications import services
 from notifications.models import DeliveryAttempt, Notification, ProviderHealth
 from tests.notifications.helpers import dispatched_order, messages
+from tests.sqlcapture import executed
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +32,7 @@ def test_a_send_reads_its_row_in_the_claim_and_writes_its_outcome_with_the_attem
     Notification.objects.filter(pk=sms.pk).update(status=Notification.Status.PENDING, body_text="", subject="")
     with CaptureQueriesContext(connection) as queries:
         assert services.notification_dispatch(notification_id=sms.pk) == "sent"
-    statements = [q["sql"] for q in queries.captured_queries]
+    statements = executed(queries)
     # A clean circuit is read, never written.
     assert [s for s in statements if "providerhealth" in s and not s.startswith("SELECT")] == []
     # The row: claimed and loaded with what dispatch reads in one statement, then its outcome, its
