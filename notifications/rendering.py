@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from django.conf import settings
 from django.template import Context, Template, TemplateDoesNotExist
@@ -186,3 +187,22 @@ def render_notification(notification: Notification) -> Rendered:
             out.text = parts["push_body"] or parts["sms"]
             out.data = {"order": notification.order.number, "url": context["tracking_url"], "event": notification.event}
     return out
+
+
+def warm_up() -> int:
+    """Compile every message template (and map its blocks), load each language's Babel data and
+    build the URL map per language; returns the templates compiled. A worker calls this at start:
+    otherwise its first messages pay for it, every thread at once."""
+    from babel import Locale
+    from django.urls import reverse
+
+    root = Path(settings.BASE_DIR) / "templates"
+    names = sorted(str(p.relative_to(root)) for p in (root / "notifications").glob("*/*.txt"))
+    for name in names:
+        _blocks(name)
+    get_template("notifications/email/layout.html")
+    for lang in LANGUAGES:
+        Locale.parse(lang)
+        with translation.override(lang):
+            reverse("notifications:twilio-status")
+    return len(names)

@@ -618,6 +618,14 @@ def unsubscribe_headers(n: Notification) -> dict[str, str]:
     return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
+def notifications_warm_up() -> int:
+    """Import every transport (and its SDK) and compile every message template; returns the templates."""
+    from notifications.rendering import warm_up
+
+    get_transport("outbox")  # fills the registry: every transport module and its SDK imported
+    return warm_up()
+
+
 # --- sweeping and resending -------------------------------------------------------------------
 
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import time
+
 from celery import shared_task
+from celery.signals import worker_ready
 
 from notifications import services
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -17,3 +23,13 @@ def send_notification(notification_id: int) -> str:
 def sweep_notifications() -> dict:
     """Beat: enqueue what is due (quiet hours, retries, the feedback request) or was lost."""
     return services.notifications_sweep()
+
+
+@worker_ready.connect
+def _warm_up(**_kwargs) -> None:
+    """Pay start-up costs (the provider SDKs' imports, template compilation, a URL map per
+    language) before the first messages instead of in them: a new worker's threads all paid them
+    at once, in its first seconds (py-spy: a fifth of its first 10 s)."""
+    started = time.perf_counter()
+    templates = services.notifications_warm_up()
+    logger.info("worker warmed up", extra={"templates": templates, "ms": round((time.perf_counter() - started) * 1000)})

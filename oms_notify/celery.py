@@ -36,11 +36,12 @@ def _adopt_correlation_id(task=None, **_kwargs):
 
 
 @task_prerun.connect
-@task_postrun.connect
 def _recycle_database_connections(task=None, **_kwargs):
-    """As around a web request: a connection older than CONN_MAX_AGE or left broken is closed.
+    """As at the start of a web request: a connection older than CONN_MAX_AGE, or left broken by
+    the last task, is closed, and a kept one is health-checked before its first use.
 
-    Celery's own fixup would close it around every task (CELERY_DB_REUSE_MAX stops that).
+    Celery's own fixup would close it around every task (CELERY_DB_REUSE_MAX stops that). Once per
+    task, before it, is enough: after it the next task's check comes first anyway.
     """
     if task is not None and not task.request.is_eager:
         close_old_connections()

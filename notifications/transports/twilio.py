@@ -15,6 +15,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http import HttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
+from twilio.rest.api.v2010.account.message import MessageInstance
 
 from notifications.models import Channel, Notification
 from notifications.transports.base import SendResult, Transport, TransportError, parse_retry_after, transient_http
@@ -127,7 +128,8 @@ class TwilioTransport(Transport):
         client, http = _client()
         http.last_headers = {}
         try:
-            message = client.messages.create(**self.message_params(notification))
+            # Imported above, not by the first message: the SDK loads its whole v2010 API lazily.
+            message: MessageInstance = client.messages.create(**self.message_params(notification))
         except TwilioRestException as exc:
             code = int(exc.code) if exc.code else 0
             status = int(exc.status or 0)
