@@ -4,8 +4,8 @@
 
 Wall-clock rates on a shared machine say how much CPU the workers got; the CPU one unit of work
 costs does not depend on that, so this script measures it directly (`time.thread_time`: the
-calling thread's CPU only, the provider fake runs in another thread) with the number of SQL
-statements, for the two halves of the path:
+calling thread's CPU only, the provider fake runs in another thread), the CPU of the PostgreSQL
+server process serving it, and the number of SQL statements, for the two halves of the path:
 - `notification_dispatch` of a pending SMS notification (claim, checks, render, Twilio over HTTP to
   the fake in another thread, attempt row, sent);
 - one carrier event (a stored `generic` webhook, out for delivery) through
@@ -25,7 +25,7 @@ import pstats
 import time
 from pathlib import Path
 
-from notifications_common import TWILIO_SID, TWILIO_TOKEN, configure, load_average, scratch_database
+from notifications_common import TWILIO_SID, TWILIO_TOKEN, configure, cpu_seconds, load_average, scratch_database
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -62,6 +62,13 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
 
 
+def _backend_pid(connection) -> int:
+    """The PostgreSQL server process of this connection (same machine): its CPU is the database's share."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
 def _measure(label: str, items: list, work, *, warmup: int, profile: bool, sql: bool = False) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -82,8 +89,9 @@ def _measure(label: str, items: list, work, *, warmup: int, profile: bool, sql: 
         statements[0] += 1
         return execute(sql, params, many, context)
 
+    backend = _backend_pid(connection)
     with connection.execute_wrapper(count):
-        cpu0, wall0 = time.thread_time(), time.perf_counter()
+        cpu0, db0, wall0 = time.thread_time(), cpu_seconds(backend), time.perf_counter()
         if profiler:
             profiler.enable()
         for item in measured:
@@ -91,15 +99,17 @@ def _measure(label: str, items: list, work, *, warmup: int, profile: bool, sql: 
         if profiler:
             profiler.disable()
         cpu, wall = time.thread_time() - cpu0, time.perf_counter() - wall0
+        db = cpu_seconds(backend) - db0
     result = {
         "count": len(measured),
         "cpu_ms": round(cpu / len(measured) * 1000, 3),
+        "db_cpu_ms": round(db / len(measured) * 1000, 3),
         "wall_ms": round(wall / len(measured) * 1000, 3),
         "queries": round(statements[0] / len(measured), 2),
     }
     print(
-        f"{label:<44} {result['cpu_ms']:>7.2f} ms CPU  {result['wall_ms']:>7.2f} ms wall"
-        f"  {result['queries']:>5} queries"
+        f"{label:<44} {result['cpu_ms']:>7.2f} ms CPU  {result['db_cpu_ms']:>5.2f} ms PostgreSQL CPU"
+        f"  {result['wall_ms']:>7.2f} ms wall  {result['queries']:>5} queries"
     )
     if profiler:
         out = io.StringIO()

@@ -48,6 +48,12 @@ class Reply:
         return cls(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's listen backlog is 5: a burst of new connections (a worker's greenlets all
+    # connecting at once) would be refused by the fake where a provider's servers accept them.
+    request_queue_size = 128
+
+
 class FakeServer:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
@@ -84,7 +90,7 @@ class FakeServer:
             def log_message(self, *args) -> None:  # quiet
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
