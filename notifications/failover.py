@@ -11,6 +11,7 @@ success closes the circuit, its failure opens it again.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -95,14 +96,27 @@ def circuit_allows(provider: str, now: datetime | None = None) -> bool:
 _HEALTH = JoinedLoader(ProviderHealth, by="provider")
 
 
+# provider -> until when (monotonic) a clean circuit read by this process is trusted without a query.
+_clean_until: dict[str, float] = {}
+
+
 def _circuit_check(provider: str, now: datetime | None = None) -> tuple[bool, bool]:
-    """(allowed, clean): clean means no failure on record, so a success has nothing to reset."""
+    """(allowed, clean): clean means no failure on record, so a success has nothing to reset.
+
+    A clean circuit is read once per NOTIFY_CIRCUIT_CACHE_SECONDS per process instead of once per
+    message; anything else (failures on record, open, half open) is read every time. A failure
+    this process records forgets it at once; another process's failures are seen within that time.
+    """
+    if _clean_until.get(provider, 0.0) > time.monotonic():
+        return True, True
     now = now or timezone.now()
     health = _HEALTH.first(provider)
-    if health is None:
+    if health is None or (health.open_until is None and health.consecutive_failures == 0):
+        if settings.NOTIFY_CIRCUIT_CACHE_SECONDS > 0:
+            _clean_until[provider] = time.monotonic() + settings.NOTIFY_CIRCUIT_CACHE_SECONDS
         return True, True
     if health.open_until is None:
-        return True, health.consecutive_failures == 0
+        return True, False
     if health.open_until > now:
         return False, False
     # Only one worker wins the probe; the others see the circuit open for another window.
@@ -140,6 +154,7 @@ def record_failure(provider: str, error: TransportError) -> bool:
     fault = provider_fault(error)
     if error.permanent and not fault:
         return False  # an invalid number says nothing about the provider's health
+    _clean_until.pop(provider, None)
     _health(provider)
     now = timezone.now()
     ProviderHealth.objects.filter(provider=provider).update(

@@ -433,6 +433,8 @@ NOTIFY_FAILOVER_AFTER_ATTEMPTS = env.int("NOTIFY_FAILOVER_AFTER_ATTEMPTS", defau
 # A provider's circuit opens after this many failures in a row, for this many seconds.
 NOTIFY_CIRCUIT_FAILURES = env.int("NOTIFY_CIRCUIT_FAILURES", default=5)
 NOTIFY_CIRCUIT_OPEN_SECONDS = env.int("NOTIFY_CIRCUIT_OPEN_SECONDS", default=60)
+# A worker trusts a clean circuit it read for this long (a query per message otherwise); 0 reads every time.
+NOTIFY_CIRCUIT_CACHE_SECONDS = env.float("NOTIFY_CIRCUIT_CACHE_SECONDS", default=1.0)
 # A customer message waits at most this long for the staff alert of the same event to go first.
 NOTIFY_STAFF_FIRST_WAIT_SECONDS = env.int("NOTIFY_STAFF_FIRST_WAIT_SECONDS", default=30)
 

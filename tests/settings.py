@@ -25,6 +25,9 @@ os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 # Fake providers and subscriber endpoints listen on 127.0.0.1; SSRF tests switch these off.
 os.environ.setdefault("NETGUARD_ALLOW_HTTP", "true")
 os.environ.setdefault("NETGUARD_ALLOW_LOOPBACK", "true")
+# Tests open and close circuits with the ORM between two sends: read the circuit every time
+# (tests/notifications/channels/test_failover.py covers the cache itself).
+os.environ.setdefault("NOTIFY_CIRCUIT_CACHE_SECONDS", "0")
 
 from oms_notify.settings import *  # noqa: E402,F403
 from oms_notify.settings import STORAGES  # noqa: E402

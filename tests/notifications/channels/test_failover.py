@@ -119,3 +119,44 @@ def test_a_brand_route_sets_the_order_of_its_providers(sendgrid, mailgun, django
 def test_unconfigured_providers_are_skipped(sendgrid):
     assert failover.providers_for(brand=None, channel="email") == ["sendgrid"]
     assert failover.providers_for(brand=None, channel="sms") == []
+
+
+@pytest.fixture
+def circuit_cache(settings):
+    settings.NOTIFY_CIRCUIT_CACHE_SECONDS = 60
+    failover._clean_until.clear()
+    yield settings
+    failover._clean_until.clear()
+
+
+def test_a_clean_circuit_is_read_once_per_process_not_once_per_message(circuit_cache):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    assert failover.circuit_allows("twilio") is True
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(5):
+            assert failover.circuit_allows("twilio") is True
+    assert queries.captured_queries == []
+
+
+def test_a_failure_this_worker_records_is_seen_at_once_despite_the_cache(circuit_cache):
+    circuit_cache.NOTIFY_CIRCUIT_FAILURES = 1
+    assert failover.circuit_allows("sendgrid") is True  # clean, trusted for a minute
+    failover.record_failure("sendgrid", TransportError("boom", code="http_503", http_status=503))
+    assert failover.circuit_allows("sendgrid") is False
+
+
+def test_a_circuit_another_worker_opened_is_seen_once_the_cached_read_expires(circuit_cache):
+    import time
+
+    circuit_cache.NOTIFY_CIRCUIT_CACHE_SECONDS = 0.2
+    assert failover.circuit_allows("sendgrid") is True
+    # Another process opens it: nothing here hears of it until the cached clean read runs out.
+    ProviderHealth.objects.create(
+        provider="sendgrid", consecutive_failures=5, open_until=timezone.now() + timedelta(seconds=60)
+    )
+    assert failover.circuit_allows("sendgrid") is True
+    time.sleep(0.25)
+    assert failover.circuit_allows("sendgrid") is False
+    assert failover.circuit_allows("sendgrid") is False  # an open circuit is never cached as clean
