@@ -138,9 +138,11 @@ def notifications_create(
     ]
     due = _deliver_local_now(due, created, now)
     if due:
+        # Stamped in this transaction, not after it: a commit of its own cost more than the statement.
+        _stamp_enqueued([n.pk for n in due], now)
         # The queue and audience are in hand: no need to read them back after the commit.
         rows = [(n.pk, n.queue, n.audience) for n in due]
-        transaction.on_commit(lambda: _enqueue_rows(rows))
+        transaction.on_commit(lambda: _enqueue_rows(rows, stamped=True))
     return created
 
 
@@ -180,22 +182,30 @@ def enqueue(ids: list[int]) -> None:
     _enqueue_rows(list(Notification.objects.filter(pk__in=ids).values_list("pk", "queue", "audience")))
 
 
-def _enqueue_rows(rows: list[tuple[int, str, str]]) -> None:
-    """(pk, queue, audience) rows to the broker, staff alerts first."""
+def _stamp_enqueued(ids: list[int], when: datetime | None) -> None:
+    Notification.objects.filter(pk__in=ids).update(enqueued_at=when)
+
+
+def _enqueue_rows(rows: list[tuple[int, str, str]], *, stamped: bool = False) -> None:
+    """(pk, queue, audience) rows to the broker, staff alerts first. `stamped`: their
+    `enqueued_at` was written already (in the transaction that created them)."""
     from notifications.staff_alerts import staff_first
     from notifications.tasks import send_notification
 
     if not rows:
         return
     rows = staff_first(rows)
-    # Stamped before the send: in eager mode the task runs inside apply_async.
-    Notification.objects.filter(pk__in=[row[0] for row in rows]).update(enqueued_at=timezone.now())
+    if not stamped:
+        # Stamped before the send: in eager mode the task runs inside apply_async.
+        _stamp_enqueued([row[0] for row in rows], timezone.now())
     try:
         for pk, queue, _audience in rows:
             send_notification.apply_async(args=[pk], queue=queue)
     except KombuOperationalError as exc:
         # The broker is down (found by the chaos run): the rows are committed and pending, and the
-        # sweeper enqueues them once it is back. The caller's work is done; do not fail it.
+        # sweeper enqueues them once it is back (unstamped, so it does not wait NOTIFY_REQUEUE_SECONDS
+        # for messages that never reached the broker). The caller's work is done; do not fail it.
+        _stamp_enqueued([row[0] for row in rows], None)
         logger.warning(
             "broker unavailable, left to the sweeper", extra={"notifications": len(rows), "error": str(exc)[:200]}
         )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import before_task_publish, task_postrun, task_prerun
+from celery.signals import before_task_publish, task_postrun, task_prerun, worker_init
+from django.conf import settings
 from django.db import close_old_connections
+from django.db.backends.signals import connection_created
 
 from oms_notify.logging import get_correlation_id, new_correlation_id, set_correlation_id
 
@@ -51,3 +53,22 @@ def _recycle_database_connections(task=None, **_kwargs):
 def _forget_correlation_id(task=None, **_kwargs):
     if task is not None and not task.request.is_eager:
         set_correlation_id(None)
+
+
+@worker_init.connect
+def _worker_commits(**_kwargs):
+    """In a worker, commits need not wait for the WAL flush (WORKER_SYNCHRONOUS_COMMIT=false).
+
+    What a worker writes can be written again: a carrier event lost with the last fraction of a
+    second before a database crash is applied again from its stored webhook (durable: the web
+    process commits it synchronously), and a lost claim or outcome sends a message again. So a
+    database crash costs at most a duplicate message, as a worker crash does; nothing is lost.
+    """
+    if not settings.WORKER_SYNCHRONOUS_COMMIT:
+        connection_created.connect(_asynchronous_commit, weak=False)
+
+
+def _asynchronous_commit(sender, connection, **_kwargs):
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO off")

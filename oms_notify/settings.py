@@ -204,6 +204,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # set: a new PostgreSQL connection (a server process forked) per message. Workers keep connections
 # for CONN_MAX_AGE like web requests do instead (oms_notify/celery.py); this only stops the fixup.
 CELERY_DB_REUSE_MAX = 10**9
+# Worker commits wait for the WAL flush only if true (oms_notify/celery.py says why false is safe).
+WORKER_SYNCHRONOUS_COMMIT = env.bool("WORKER_SYNCHRONOUS_COMMIT", default=True)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

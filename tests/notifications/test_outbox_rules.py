@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from notifications import services as notification_services
 from notifications.models import Event, Notification, NotificationRule
 from orders import services
 from orders.models import Order
@@ -175,3 +178,8 @@ def test_a_broker_outage_at_commit_leaves_the_rows_pending_for_the_sweeper(
     rows = messages(order, event=Event.ORDER_CONFIRMED, channel="email")
     assert [n.status for n in rows] == [S.PENDING]
     assert Order.objects.get(pk=order.pk).status == "confirmed"
+    # Never handed to the broker: the sweeper takes it once it looks lost, not after the re-queue wait.
+    assert rows[0].enqueued_at is None
+    monkeypatch.undo()
+    later = timezone.now() + timedelta(seconds=31)
+    assert notification_services.notifications_sweep(now=later)["enqueued"] >= 1
