@@ -1,8 +1,9 @@
 """The carrier edge's use cases: secrets, storing raw webhooks, dedupe, matching, applying, replay.
 
 One raw webhook is processed in one transaction that holds its row lock, so the sweeper, a task
-and a replay never process it twice at once. Each event runs in its own savepoint: its dedupe key,
-the orders timeline write, the PoD verdict and their domain events commit or roll back together.
+and a replay never process it twice at once. Each event runs in its own savepoint (a webhook of one
+event in the transaction itself): its dedupe key, the orders timeline write, the PoD verdict and
+their domain events commit or roll back together.
 """
 
 from __future__ import annotations
@@ -135,8 +136,27 @@ class Outcome:
     errors: list[str] = field(default_factory=list)
 
 
+class _LoneEventFailed(Exception):
+    """The only event of a webhook failed: its transaction rolls back whole, the error is kept."""
+
+
 def raw_webhook_process(*, raw_id: int, events: list[TrackingEvent] | None = None, replay: bool = False) -> Outcome:
     """Parse (unless given the events), dedupe and apply one stored webhook. Idempotent."""
+    try:
+        return _process(raw_id=raw_id, events=events, replay=replay)
+    except _LoneEventFailed as failed:
+        # Rolled back, the delivery's dedupe key too (a replay claims it again): record the failure
+        # in a transaction of its own, unless another worker took the webhook in between.
+        with transaction.atomic():
+            raw = load_for_update(RawWebhook, raw_id, skip_locked=True)
+            if raw is None:
+                return Outcome(status="busy")
+            if raw.status != RawWebhook.Status.RECEIVED and not replay:
+                return Outcome(status=raw.status)
+            return _finish(raw, Outcome(status=RawWebhook.Status.FAILED, errors=[str(failed)]), count=1)
+
+
+def _process(*, raw_id: int, events: list[TrackingEvent] | None, replay: bool) -> Outcome:
     with transaction.atomic():
         raw = load_for_update(RawWebhook, raw_id, skip_locked=True)
         if raw is None:
@@ -155,13 +175,19 @@ def raw_webhook_process(*, raw_id: int, events: list[TrackingEvent] | None = Non
         if not _claim_delivery(raw, adapter, body):
             return _finish(raw, Outcome(status=RawWebhook.Status.DUPLICATE), count=len(events))
         outcome = Outcome(status=RawWebhook.Status.PROCESSED)
+        # Each event in a savepoint, so that one bad event does not hide the others. A webhook of one
+        # event (most of them) needs none: the whole transaction is its savepoint, two round trips fewer.
+        lone = len(events) == 1
         for event in events:
             try:
-                with transaction.atomic():
+                with transaction.atomic(savepoint=not lone):
                     result = _record_event(raw, adapter, event, replay=replay)
             except Exception as exc:  # one bad event must not hide the others; it is dead-lettered
                 logger.exception("carrier event failed", extra={"raw_id": raw.pk, "carrier": raw.carrier})
-                outcome.errors.append(f"{event.tracking_number} {event.status}: {type(exc).__name__}: {exc}")
+                error = f"{event.tracking_number} {event.status}: {type(exc).__name__}: {exc}"
+                if lone:
+                    raise _LoneEventFailed(error) from exc
+                outcome.errors.append(error)
                 continue
             setattr(outcome, result, getattr(outcome, result) + 1)
         if outcome.errors:

@@ -128,22 +128,28 @@ def notifications_create(
                     wake = quiet_hours_end(preferences_for(customer), customer_zone(customer), now)
                     if wake is not None:
                         row.status, row.status_reason, row.due_at = S.SCHEDULED, "quiet_hours", wake
+                if _due_now(row, now) and provider not in LOCAL_PROVIDERS:
+                    # Enqueued after the commit (below): stamped as it is written, not by an UPDATE
+                    # after it. A broker outage unstamps them for the sweeper.
+                    row.enqueued_at = now
                 created.append(row)
     # One statement: rows whose key is written already (a handler run twice) are skipped, not an error.
     created = insert_many(created, skip_conflicts_on=("idempotency_key",))
-    # Pending rows go now; a confirmation whose proof-of-delivery wait is already over (an old scan
-    # with no verdict) goes to dispatch too, which applies the brand's unverified policy.
-    due = [
-        n for n in created if n.status == S.PENDING or (n.status == S.HELD and n.due_at is not None and n.due_at <= now)
-    ]
-    due = _deliver_local_now(due, created, now)
+    due = _deliver_local_now([n for n in created if _due_now(n, now)], created, now)
     if due:
-        # Stamped in this transaction, not after it: a commit of its own cost more than the statement.
-        _stamp_enqueued([n.pk for n in due], now)
+        # In-app rows left to dispatch (rare: staff first, a moment passed, a template error).
+        if unstamped := [n.pk for n in due if n.enqueued_at is None]:
+            _stamp_enqueued(unstamped, now)
         # The queue and audience are in hand: no need to read them back after the commit.
         rows = [(n.pk, n.queue, n.audience) for n in due]
         transaction.on_commit(lambda: _enqueue_rows(rows, stamped=True))
     return created
+
+
+def _due_now(n: Notification, now: datetime) -> bool:
+    """Pending rows go now; so does a confirmation whose proof-of-delivery wait is already over (an
+    old scan with no verdict): dispatch applies the brand's unverified policy to it."""
+    return n.status == S.PENDING or (n.status == S.HELD and n.due_at is not None and n.due_at <= now)
 
 
 def _recipients(order: Order, audience: str, channel: str, event: str = "") -> list[tuple[str, str, str]]:

@@ -259,6 +259,60 @@ def test_an_event_that_fails_to_apply_dead_letters_the_webhook_with_its_error(po
     assert not EventKey.objects.filter(key__startswith="e:").exists()  # rolled back: a replay will apply it
 
 
+def _failing_in_the_database_for(tracking: str, monkeypatch):
+    """shipment_apply_event that writes the event, then meets a database error, for one parcel."""
+    from django.db import connection
+
+    real = services.order_services.shipment_apply_event
+
+    def apply(**kwargs):
+        result = real(**kwargs)
+        if kwargs["shipment"].tracking_number == tracking:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1 / 0")  # the transaction is aborted from here on
+        return result
+
+    monkeypatch.setattr(services.order_services, "shipment_apply_event", apply)
+
+
+def test_a_lone_event_failing_in_the_database_is_rolled_back_whole_then_dead_lettered(post, monkeypatch):
+    shipment = make_shipment(carrier="acme", tracking_number="G112")
+    before = shipment.status
+    _failing_in_the_database_for("G112", monkeypatch)
+    response = _send(post, "generic", generic_body(_event("G112", "out_for_delivery", 10)))
+
+    assert response.status_code == 202
+    raw = RawWebhook.objects.get()
+    assert (raw.status, raw.attempts, raw.events_count) == (RawWebhook.Status.FAILED, 1, 1)
+    assert "division by zero" in raw.error
+    shipment.refresh_from_db()
+    assert shipment.status == before
+    assert not ShipmentEvent.objects.filter(shipment=shipment, status="out_for_delivery").exists()
+    assert not EventKey.objects.exists()  # the delivery's key too: nothing of it was kept
+
+    monkeypatch.undo()
+    assert services.raw_webhook_replay(raw_ids=[raw.pk]) == {RawWebhook.Status.PROCESSED: 1}
+    shipment.refresh_from_db()
+    assert shipment.status == ShipmentStatus.OUT_FOR_DELIVERY
+
+
+def test_one_event_failing_in_the_database_does_not_hide_the_others_of_its_webhook(post, monkeypatch):
+    good = make_shipment(carrier="acme", tracking_number="G113")
+    bad = make_shipment(carrier="acme", tracking_number="G114")
+    before = bad.status
+    _failing_in_the_database_for("G114", monkeypatch)
+    body = generic_body(_event("G114", "out_for_delivery", 10), _event("G113", "out_for_delivery", 11))
+    _send(post, "generic", body)
+
+    raw = RawWebhook.objects.get()
+    assert (raw.status, raw.events_count) == (RawWebhook.Status.FAILED, 2)
+    assert raw.error.startswith("G114 out_for_delivery: DataError")
+    good.refresh_from_db()
+    bad.refresh_from_db()
+    assert good.status == ShipmentStatus.OUT_FOR_DELIVERY
+    assert bad.status == before
+
+
 def test_a_complete_replayed_sequence_leaves_every_shipment_right():
     """A day of real payloads, replayed from storage: every shipment ends in the right status."""
     fedex = make_shipment(carrier="fedex", tracking_number="1")
