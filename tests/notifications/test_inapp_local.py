@@ -68,3 +68,22 @@ def test_a_feed_message_that_fails_to_render_goes_to_dispatch_which_records_the_
     feed = messages(order, event=Event.ORDER_DISPATCHED, channel=Channel.INAPP)
     assert [(n.status, n.error_code) for n in feed] == [(S.FAILED, "render")]
     assert order.history.filter(to_status="dispatched").exists()  # the order moved regardless
+
+
+def test_rows_handed_to_the_broker_carry_their_enqueue_time_and_no_other_does(django_capture_on_commit_callbacks):
+    """The sweeper re-enqueues by `enqueued_at`: set for exactly the rows enqueued at commit."""
+    order, shipment = shipped_order()
+    reachable_everywhere(order.customer)
+    with (
+        mock.patch("notifications.tasks.send_notification.apply_async") as enqueued,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        scan(shipment, "out_for_delivery")  # no staff alert: the feed message is delivered at once
+        scan(shipment, "attempt_failed", reason="Nobody home")  # alerts staff: the feed message waits
+    sent_ids = {call.kwargs["args"][0] for call in enqueued.call_args_list}
+    rows = messages(order, event=Event.OUT_FOR_DELIVERY) + messages(order, event=Event.DELIVERY_FAILED)
+    stamped = {n.pk for n in rows if n.enqueued_at is not None}
+    assert stamped == sent_ids
+    by_event_channel = {(n.event, n.channel): n for n in rows if n.audience == Audience.CUSTOMER}
+    assert by_event_channel[(Event.OUT_FOR_DELIVERY, Channel.INAPP)].enqueued_at is None  # delivered locally
+    assert by_event_channel[(Event.DELIVERY_FAILED, Channel.INAPP)].pk in stamped  # left to dispatch
