@@ -148,21 +148,28 @@ def raw_webhook_process(*, raw_id: int, events: list[TrackingEvent] | None = Non
         # Rolled back, the delivery's dedupe key too (a replay claims it again): record the failure
         # in a transaction of its own, unless another worker took the webhook in between.
         with transaction.atomic():
-            raw = load_for_update(RawWebhook, raw_id, skip_locked=True)
-            if raw is None:
-                return Outcome(status="busy")
-            if raw.status != RawWebhook.Status.RECEIVED and not replay:
-                return Outcome(status=raw.status)
+            raw, taken = _lock_to_process(raw_id, replay=replay)
+            if taken is not None:
+                return taken
             return _finish(raw, Outcome(status=RawWebhook.Status.FAILED, errors=[str(failed)]), count=1)
+
+
+def _lock_to_process(raw_id: int, *, replay: bool) -> tuple[RawWebhook | None, Outcome | None]:
+    """The webhook's row, locked; or, when it is not this caller's to process, the outcome to return
+    (busy: another worker holds it; processed already, unless this is a replay)."""
+    raw = load_for_update(RawWebhook, raw_id, skip_locked=True)
+    if raw is None:
+        return None, Outcome(status="busy")
+    if raw.status != RawWebhook.Status.RECEIVED and not replay:
+        return None, Outcome(status=raw.status)
+    return raw, None
 
 
 def _process(*, raw_id: int, events: list[TrackingEvent] | None, replay: bool) -> Outcome:
     with transaction.atomic():
-        raw = load_for_update(RawWebhook, raw_id, skip_locked=True)
-        if raw is None:
-            return Outcome(status="busy")
-        if raw.status != RawWebhook.Status.RECEIVED and not replay:
-            return Outcome(status=raw.status)
+        raw, taken = _lock_to_process(raw_id, replay=replay)
+        if taken is not None:
+            return taken
         adapter = get_adapter(raw.carrier)
         if adapter is None:
             return _finish(raw, Outcome(status=RawWebhook.Status.FAILED, errors=[f"no adapter {raw.carrier}"]))

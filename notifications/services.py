@@ -142,7 +142,7 @@ def notifications_create(
             _stamp_enqueued(unstamped, now)
         # The queue and audience are in hand: no need to read them back after the commit.
         rows = [(n.pk, n.queue, n.audience) for n in due]
-        transaction.on_commit(lambda: _enqueue_rows(rows, stamped=True))
+        transaction.on_commit(lambda: _enqueue_rows(rows))
     return created
 
 
@@ -185,25 +185,25 @@ def enqueue_on_commit(ids: list[int]) -> None:
 
 
 def enqueue(ids: list[int]) -> None:
-    _enqueue_rows(list(Notification.objects.filter(pk__in=ids).values_list("pk", "queue", "audience")))
+    rows = list(Notification.objects.filter(pk__in=ids).values_list("pk", "queue", "audience"))
+    if rows:
+        # Stamped before the send: in eager mode the task runs inside apply_async.
+        _stamp_enqueued([row[0] for row in rows], timezone.now())
+    _enqueue_rows(rows)
 
 
 def _stamp_enqueued(ids: list[int], when: datetime | None) -> None:
     Notification.objects.filter(pk__in=ids).update(enqueued_at=when)
 
 
-def _enqueue_rows(rows: list[tuple[int, str, str]], *, stamped: bool = False) -> None:
-    """(pk, queue, audience) rows to the broker, staff alerts first. `stamped`: their
-    `enqueued_at` was written already (in the transaction that created them)."""
+def _enqueue_rows(rows: list[tuple[int, str, str]]) -> None:
+    """(pk, queue, audience) rows, their `enqueued_at` already written, to the broker, staff alerts first."""
     from notifications.staff_alerts import staff_first
     from notifications.tasks import send_notification
 
     if not rows:
         return
     rows = staff_first(rows)
-    if not stamped:
-        # Stamped before the send: in eager mode the task runs inside apply_async.
-        _stamp_enqueued([row[0] for row in rows], timezone.now())
     try:
         for pk, queue, _audience in rows:
             send_notification.apply_async(args=[pk], queue=queue)
