@@ -40,6 +40,7 @@ from notifications_common import (
     load_average,
     machine_busy_seconds,
     percentiles,
+    program_cpu_seconds,
     scratch_database,
     start_worker,
     stop_worker,
@@ -183,13 +184,21 @@ def run(args, arrivals: dict[str, float]) -> None:
     def cpu() -> float:
         return sum(cpu_seconds(w.pid) for w in workers)
 
+    def shares() -> dict[str, float]:
+        return {
+            "workers": cpu(),
+            "web+fake": cpu_seconds(os.getpid()),
+            "postgres": program_cpu_seconds("postgres"),
+            "redis": program_cpu_seconds("redis-server"),
+        }
+
     sent_at: dict[str, float] = {}
     failures: list[str] = []
     try:
         for i, w in enumerate(workers):
             wait_ready(app, w, name=f"bench{i}")
         payloads = [_webhook(tracking, i) for i, (_, tracking) in enumerate(orders)]
-        cpu0, busy0 = cpu(), machine_busy_seconds()
+        cpu0, busy0, shares0 = cpu(), machine_busy_seconds(), shares()
         start = time.perf_counter()
 
         def sender(k: int) -> None:
@@ -227,6 +236,8 @@ def run(args, arrivals: dict[str, float]) -> None:
         worker_cpu = (cpu() - cpu0) / len(orders) * 1000
         # Includes the second the script waits at the end, idle but for the machine's own noise.
         machine_cpu = (machine_busy_seconds() - busy0) / len(orders) * 1000
+        split = {k: (v - shares0[k]) / len(orders) * 1000 for k, v in shares().items()}
+        split["other (kernel, the rest)"] = machine_cpu - sum(split.values())
         load = load_average()
     finally:
         for w in workers:
@@ -247,6 +258,7 @@ def run(args, arrivals: dict[str, float]) -> None:
         f"all CPU on the machine per event (web, workers, PostgreSQL, Redis, fake): {machine_cpu:.1f} ms; "
         f"load average {load} on {os.cpu_count()} cores"
     )
+    print("all CPU per event by program: " + ", ".join(f"{k} {v:.1f} ms" for k, v in split.items()))
     if args.json:
         figures = {
             "benchmark": "notifications_latency",
@@ -260,6 +272,7 @@ def run(args, arrivals: dict[str, float]) -> None:
             **{f"{k}_ms": round(v, 1) for k, v in cuts.items()},
             "worker_cpu_ms_per_event": round(worker_cpu, 2),
             "machine_cpu_ms_per_event": round(machine_cpu, 2),
+            "cpu_ms_per_event_by_program": {k: round(v, 2) for k, v in split.items()},
             "worker_processes": args.processes,
             "worker_threads": args.concurrency,
             "provider_latency_ms": args.provider_ms,
