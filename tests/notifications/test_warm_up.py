@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from celery.signals import worker_ready
+import pytest
+from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 from django.urls import get_resolver
 from django.utils import translation
@@ -12,11 +13,14 @@ from django.utils import translation
 from notifications import rendering, tasks, transports  # tasks: imported by a worker at start (autodiscovery)
 
 
-def test_a_ready_worker_has_every_transport_and_every_message_template_loaded():
+# worker_ready: a thread pool's process; worker_process_init: each child of a prefork pool (the
+# `critical` worker), forked before worker_ready is sent.
+@pytest.mark.parametrize("signal", [worker_ready, worker_process_init], ids=["worker_ready", "worker_process_init"])
+def test_a_ready_worker_has_every_transport_and_every_message_template_loaded(signal):
     assert tasks.send_notification.name  # the module that connects the warm-up is loaded
     rendering._block_maps.clear()
     transports.REGISTRY.clear()
-    worker_ready.send(sender=None)
+    signal.send(sender=None)
     templates = {
         str(p.relative_to(Path(settings.BASE_DIR) / "templates"))
         for p in Path(settings.BASE_DIR).glob("templates/notifications/*/*.txt")
