@@ -126,6 +126,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and of its live descendants (a prefork worker's children)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            total += cpu_seconds(current)
+        except OSError:  # exited since the scan
+            continue
+        todo.extend(parents.get(current, []))
+    return total
+
+
 def program_cpu_seconds(name: str) -> float:
     """User + system CPU of every process whose program is `name` (e.g. "postgres", "redis-server"),
     with the CPU of their children that have exited: a PostgreSQL backend that closes between two

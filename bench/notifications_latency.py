@@ -44,6 +44,7 @@ from notifications_common import (
     scratch_database,
     start_worker,
     stop_worker,
+    tree_cpu_seconds,
     wait_ready,
 )
 
@@ -65,6 +66,15 @@ def main() -> None:
     parser.add_argument("--provider-ms", type=float, default=50.0)
     parser.add_argument("--concurrency", type=int, default=32, help="worker threads (per process)")
     parser.add_argument("--processes", type=int, default=1, help="worker processes (one per core at most)")
+    parser.add_argument(
+        "--layout",
+        choices=["shared", "production"],
+        default="shared",
+        help="shared: --processes thread-pool workers on every queue; production: the README's layout, a "
+        "prefork worker with --critical-processes children on `critical` (carrier events) and one "
+        "thread-pool worker (--concurrency threads) on `default,bulk` (messages)",
+    )
+    parser.add_argument("--critical-processes", type=int, default=2, help="prefork children on `critical`")
     parser.add_argument("--inline", action="store_true", help="apply the carrier event inside the request")
     parser.add_argument("--clients", type=int, default=4, help="threads posting webhooks (to hold the rate)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures to this file (JSON)")
@@ -174,19 +184,41 @@ def run(args, arrivals: dict[str, float]) -> None:
     broker.flushdb()  # the set-up's own messages: not part of the measurement
     connection.close()
     logs = Path(tempfile.mkdtemp())
-    workers = [
-        start_worker(
-            "critical,default,bulk", concurrency=args.concurrency, log=logs / f"worker-{i}.log", name=f"bench{i}"
+    if args.layout == "production":
+        workers = [
+            start_worker(
+                "critical",
+                pool="prefork",
+                concurrency=args.critical_processes,
+                log=logs / "critical.log",
+                name="bench0",
+            ),
+            start_worker("default,bulk", concurrency=args.concurrency, log=logs / "default.log", name="bench1"),
+        ]
+        layout = (
+            f"critical: prefork -c {args.critical_processes}; default,bulk: one process --pool threads "
+            f"-c {args.concurrency}"
         )
-        for i in range(args.processes)
-    ]
+    else:
+        workers = [
+            start_worker(
+                "critical,default,bulk", concurrency=args.concurrency, log=logs / f"worker-{i}.log", name=f"bench{i}"
+            )
+            for i in range(args.processes)
+        ]
+        layout = f"{args.processes} process(es) on every queue, --pool threads -c {args.concurrency}"
 
     def cpu() -> float:
-        return sum(cpu_seconds(w.pid) for w in workers)
+        return sum(tree_cpu_seconds(w.pid) for w in workers)
 
     def shares() -> dict[str, float]:
+        if args.layout == "production":
+            critical, default = (tree_cpu_seconds(w.pid) for w in workers)
+            return {"critical worker": critical, "default worker": default, **others()}
+        return {"workers": cpu(), **others()}
+
+    def others() -> dict[str, float]:
         return {
-            "workers": cpu(),
             "web+fake": cpu_seconds(os.getpid()),
             "postgres": program_cpu_seconds("postgres"),
             "redis": program_cpu_seconds("redis-server"),
@@ -245,14 +277,22 @@ def run(args, arrivals: dict[str, float]) -> None:
         broker.flushdb()
     latencies = [(arrivals[n] - sent_at[n]) * 1000 for n in sent_at if n in arrivals]
     cuts = percentiles(latencies)
+    # In schedule order: a backlog that grows from the first tenth to the last says the workers
+    # fall behind the rate; a flat one, a queue left over from the warm-up.
+    ordered = [(arrivals[n] - sent_at[n]) * 1000 for n in sorted(sent_at, key=sent_at.get) if n in arrivals]
+    tenth = max(1, len(ordered) // 10)
+    trend = (percentiles(ordered[:tenth]).get("p50", 0), percentiles(ordered[-tenth:]).get("p50", 0))
     mode = "inline (applied in the request)" if args.inline else "queued (202, applied by the worker)"
     print(
         f"carrier webhook -> SMS at the fake: {len(latencies)}/{len(sent_at)} measured arrived "
         f"(after {warm} warm-up events); "
         f"offered {offered:.0f} events/s; carrier processing {mode}; "
-        f"worker {args.processes} process(es) --pool threads -c {args.concurrency}; provider {args.provider_ms:.0f} ms"
+        f"workers {layout}; provider {args.provider_ms:.0f} ms"
     )
-    print("  ".join(f"{k} {v:.0f} ms" for k, v in cuts.items()))
+    print(
+        "  ".join(f"{k} {v:.0f} ms" for k, v in cuts.items())
+        + f"  (p50 of the first tenth {trend[0]:.0f} ms, of the last tenth {trend[1]:.0f} ms)"
+    )
     print(
         f"worker CPU per carrier event (apply + its messages: SMS, outbox email, feed): {worker_cpu:.1f} ms; "
         f"all CPU on the machine per event (web, workers, PostgreSQL, Redis, fake): {machine_cpu:.1f} ms; "
@@ -270,10 +310,14 @@ def run(args, arrivals: dict[str, float]) -> None:
             "warmup_events": warm,
             "lost": len(sent_at) - len(latencies),
             **{f"{k}_ms": round(v, 1) for k, v in cuts.items()},
+            "p50_first_tenth_ms": round(trend[0], 1),
+            "p50_last_tenth_ms": round(trend[1], 1),
             "worker_cpu_ms_per_event": round(worker_cpu, 2),
             "machine_cpu_ms_per_event": round(machine_cpu, 2),
             "cpu_ms_per_event_by_program": {k: round(v, 2) for k, v in split.items()},
-            "worker_processes": args.processes,
+            "layout": args.layout,
+            "worker_processes": 2 if args.layout == "production" else args.processes,
+            "critical_processes": args.critical_processes if args.layout == "production" else None,
             "worker_threads": args.concurrency,
             "provider_latency_ms": args.provider_ms,
             "cores": os.cpu_count(),

@@ -33,7 +33,7 @@ def _summary_rows(benchmarks: dict) -> list[str]:
             f"p99 {_number(m.get('bare.p99'))} ms, {_number(m.get('bare.cpu_ms'), 2)} ms CPU/req "
             f"(ratio {_number(m.get('ratio'), 2)}) |"
         )
-    for name in ("end_to_end", "end_to_end_50"):
+    for name in ("end_to_end", "end_to_end_80", "end_to_end_50"):
         e2e = benchmarks.get(name)
         if not (e2e and e2e["median"]):
             continue
