@@ -42,7 +42,8 @@ def _summary_rows(benchmarks: dict) -> list[str]:
         rows.append(
             f"| end to end: webhook received → request at the fake, steady {_number(m.get('rate'), 0)} events/s | "
             f"p50 {_number(p50)} ms, p95 {_number(p95)} ms, p99 {_number(p99)} ms{_range(e2e, 'p99_ms')}, offered "
-            f"{_number(m.get('offered_rate'))}/s; lost {_number(m.get('lost'), 0)}; "
+            f"{_number(m.get('offered_rate'))}/s, SMS delivered under load {_number(m.get('sms_per_s_under_load'))}/s; "
+            f"lost {_number(m.get('lost'), 0)}; "
             f"{_number(m.get('worker_cpu_ms_per_event'))} ms worker CPU/event, "
             f"{_number(m.get('machine_cpu_ms_per_event'))} ms all CPU on the machine/event | "
             f"— (the script measures none; every key of its JSON is below) |"

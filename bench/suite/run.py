@@ -52,21 +52,25 @@ class Benchmark:
     later_args: list[str] = field(default_factory=list)
 
 
-# 6 threads, not 16: the carrier events are CPU work, and more threads only contend for the GIL
-# (2026-12-05, 80 events/s, interleaved runs: p99 0.20-0.35 s with 6, 1.1-1.3 s with 16; 21 vs 22-23 ms
-# of all CPU per event). 12 threads in all still cover the provider's 50 ms waits (~6 busy at 100/s).
-E2E_WORKERS = ["--processes", "2", "--concurrency", "6"]
+# The README's production layout: carrier events on `critical`, messages on `default,bulk` (threads,
+# for the provider's I/O). `critical` as two solo workers, one per core: 2026-12-05, 100 events/s for
+# 10 s, interleaved runs, they kept up (100-101 SMS/s, p99 0.24-0.61 s) where one prefork worker with
+# two children fell behind (88-91/s; its parent process took ~1 ms of CPU per task), and every queue
+# on two thread-pool workers fell further (51-70/s: the carrier events' CPU work contends for the GIL).
+E2E_WORKERS = ["--layout", "production", "--critical-pool", "solo", "--critical-processes", "2", "--concurrency", "24"]
 DISPATCH_WORKERS = ["--processes", "2", "--concurrency", "24"]
 
 
 def _end_to_end(name: str, rate: int, title: str) -> Benchmark:
-    """bench/notifications_latency.py at a steady rate: 500 events (100 with --quick)."""
+    """bench/notifications_latency.py at a steady rate: 1,000 events, 10 s at 100/s (100 with --quick).
+    Long enough that workers falling behind the rate show as a backlog that grows (and as fewer SMS
+    per second delivered than events offered), not as a queue left over from the warm-up."""
     rate_args = ["--rate", str(rate), *E2E_WORKERS]
     return Benchmark(
         name=name,
         title=f"{title}, steady {rate} events/s",
         script="bench/notifications_latency.py",
-        args=["--events", "500", *rate_args],
+        args=["--events", "1000", *rate_args],
         quick_args=["--events", "100", *rate_args],
         timeout=1200,
         quick_timeout=600,
