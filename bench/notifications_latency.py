@@ -6,8 +6,11 @@ What it does:
 - makes a scratch database `oms_bench_notif_lat_<pid>` on the server of DATABASE_URL, migrates it and
   registers --events dispatched orders through the orders services (customers consented to SMS,
   quiet hours off); drops it at the end;
-- starts the Twilio fake (tests/fakes) on loopback, answering in --provider-ms, and --processes real
-  Celery workers (`-Q critical,default,bulk --pool threads`) on BENCH_BROKER_URL (default Redis db 6, purged);
+- starts the Twilio fake (tests/fakes) on loopback, answering in --provider-ms, and real Celery
+  workers on BENCH_BROKER_URL (default Redis db 6, purged): --layout shared, --processes workers
+  `-Q critical,default,bulk --pool threads`; --layout production, the README's: --critical-processes
+  on `critical` (one prefork worker, or that many solo workers with --critical-pool solo) and one
+  `-Q default,bulk --pool threads` worker;
 - at a steady --rate (default 100 events/s, from --clients threads) posts one signed `generic` carrier webhook per order
   ("out_for_delivery") through the whole Django stack (django.test.Client: middleware, signature
   check, raw store, parse), as production runs it: with a broker the view answers 202 and the worker
@@ -17,7 +20,8 @@ What it does:
   then, which is a deploy's cost, not the steady state's;
 - the clock starts at the event's slot in the schedule (so a sender running late counts against
   the figure) and stops when the fake receives the order's SMS (Twilio SDK request); prints
-  p50/p95/p99/max and how many arrived (--json PATH writes them too: rate, p50, p95, p99, count, lost).
+  p50/p95/p99/max, how many arrived and how many SMS per second arrived while the load lasted, and
+  the CPU per event of each program (--json PATH writes them too).
 """
 
 from __future__ import annotations
