@@ -126,42 +126,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _os.sysconf("SC_CLK_TCK")
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and of its live descendants (a prefork worker's children)."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    total, todo = 0.0, [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            total += cpu_seconds(current)
-        except OSError:  # exited since the scan
-            continue
-        todo.extend(parents.get(current, []))
-    return total
-
-
-def program_cpu_seconds(name: str) -> float:
-    """User + system CPU of every process whose program is `name` (e.g. "postgres", "redis-server"),
-    with the CPU of their children that have exited: a PostgreSQL backend that closes between two
-    readings is counted through the postmaster that waited for it."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        if text[text.index("(") + 1 : text.rindex(")")] == name:
-            fields = text.rsplit(")", 1)[1].split()
-            total += sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def machine_busy_seconds() -> float:
     """CPU time every process on the machine has used (Linux /proc/stat, all cores, idle and I/O
     wait left out): the workers, PostgreSQL, Redis, the fake provider and the kernel's share."""

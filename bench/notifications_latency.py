@@ -44,13 +44,12 @@ from notifications_common import (
     load_average,
     machine_busy_seconds,
     percentiles,
-    program_cpu_seconds,
     scratch_database,
     start_worker,
     stop_worker,
-    tree_cpu_seconds,
     wait_ready,
 )
+from suite.processes import program_cpu_seconds, tree_cpu_seconds
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 NUMBER = re.compile(r"ORD-\d+")
@@ -213,21 +212,18 @@ def run(args, arrivals: dict[str, float]) -> None:
         for i, (queues, pool, slots, _share) in enumerate(plan)
     ]
 
-    def cpu() -> float:
-        return sum(tree_cpu_seconds(w.pid) for w in workers)
+    worker_shares = sorted({share for *_, share in plan})
 
     def shares() -> dict[str, float]:
-        split: dict[str, float] = {}
+        """CPU seconds so far by program: each kind of worker (with a prefork pool's children), this
+        process (the web and the fake), PostgreSQL and Redis."""
+        split = dict.fromkeys(worker_shares, 0.0)
         for w, (*_, share) in zip(workers, plan, strict=True):
-            split[share] = split.get(share, 0.0) + tree_cpu_seconds(w.pid)
-        return {**split, **others()}
-
-    def others() -> dict[str, float]:
-        return {
-            "web+fake": cpu_seconds(os.getpid()),
-            "postgres": program_cpu_seconds("postgres"),
-            "redis": program_cpu_seconds("redis-server"),
-        }
+            split[share] += tree_cpu_seconds(w.pid)
+        split["web+fake"] = cpu_seconds(os.getpid())
+        split["postgres"] = program_cpu_seconds("postgres")
+        split["redis"] = program_cpu_seconds("redis-server")
+        return split
 
     sent_at: dict[str, float] = {}
     failures: list[str] = []
@@ -235,7 +231,7 @@ def run(args, arrivals: dict[str, float]) -> None:
         for i, w in enumerate(workers):
             wait_ready(app, w, name=f"bench{i}")
         payloads = [_webhook(tracking, i) for i, (_, tracking) in enumerate(orders)]
-        cpu0, busy0, shares0 = cpu(), machine_busy_seconds(), shares()
+        busy0, shares0 = machine_busy_seconds(), shares()
         start = time.perf_counter()
 
         def sender(k: int) -> None:
@@ -271,10 +267,10 @@ def run(args, arrivals: dict[str, float]) -> None:
         while sum(n in arrivals for n in sent_at) < len(sent_at) and time.perf_counter() < deadline:
             time.sleep(0.05)
         time.sleep(1.0)  # the other messages of the last events (email, feed) finish too
-        worker_cpu = (cpu() - cpu0) / len(orders) * 1000
         # Includes the second the script waits at the end, idle but for the machine's own noise.
         machine_cpu = (machine_busy_seconds() - busy0) / len(orders) * 1000
         split = {k: (v - shares0[k]) / len(orders) * 1000 for k, v in shares().items()}
+        worker_cpu = sum(split[k] for k in worker_shares)
         split["other (kernel, the rest)"] = machine_cpu - sum(split.values())
         load = load_average()
     finally:

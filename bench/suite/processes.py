@@ -126,6 +126,18 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def program_cpu_seconds(name: str) -> float:
+    """User + system CPU of every process whose program is `name` (e.g. "postgres", "redis-server"),
+    with the CPU of their children that have exited: a PostgreSQL backend that closes between two
+    readings is counted through the postmaster that waited for it."""
+    total = 0.0
+    for process in psutil.process_iter(["name", "cpu_times"]):
+        times = process.info["cpu_times"]
+        if process.info["name"] == name and times is not None:
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
 class RedisServer:
     """A redis-server of the benchmark's own on a free loopback port: nobody else's Redis is touched."""
 

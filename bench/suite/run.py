@@ -52,11 +52,9 @@ class Benchmark:
     later_args: list[str] = field(default_factory=list)
 
 
-# The README's production layout: carrier events on `critical`, messages on `default,bulk` (threads,
-# for the provider's I/O). `critical` as two solo workers, one per core: 2026-12-05, 100 events/s for
-# 10 s, interleaved runs, they kept up (100-101 SMS/s, p99 0.24-0.61 s) where one prefork worker with
-# two children fell behind (88-91/s; its parent process took ~1 ms of CPU per task), and every queue
-# on two thread-pool workers fell further (51-70/s: the carrier events' CPU work contends for the GIL).
+# The README's production layout: carrier events on two solo `critical` workers (one per core),
+# messages on one `default,bulk` worker of threads (the provider's I/O). Why solo and not prefork or
+# threads for carrier events: docs/notifications.md, "Figures (2026-12-05, evening ...)".
 E2E_WORKERS = ["--layout", "production", "--critical-pool", "solo", "--critical-processes", "2", "--concurrency", "24"]
 DISPATCH_WORKERS = ["--processes", "2", "--concurrency", "24"]
 
@@ -100,9 +98,8 @@ def benchmarks(track_db: str, pg_host: str) -> list[Benchmark]:
             timeout=900,
             quick_timeout=900,  # the scratch database's migrations alone take minutes on a loaded machine
         ),
-        # Workers: one process per core (2), each with a thread pool for the provider's I/O.
         _end_to_end("end_to_end", 100, "End to end: carrier webhook received -> provider request at the fake"),
-        _end_to_end("end_to_end_80", 80, "End to end at 80% of the rate (near where this machine saturates)"),
+        _end_to_end("end_to_end_80", 80, "End to end at 80% of the rate"),
         _end_to_end("end_to_end_50", 50, "End to end at half the rate"),
         Benchmark(
             name="dispatch",
